@@ -1,0 +1,55 @@
+-- Recover after a runner crash: abort its busy steps and requeue its builds.
+create or replace function buildq.clear_busy(
+  runner text
+)
+returns integer
+language plpgsql
+volatile
+security definer
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  v_steps integer;
+  v_builds integer;
+begin
+  if coalesce(clear_busy.runner, '') = '' then
+    raise exception 'runner must not be empty'
+      using errcode = 'invalid_parameter_value',
+        hint = 'Pass the runner id that was used with claim_builds.';
+  end if;
+
+  update buildq.build_steps as st
+  set
+    busy = 0,
+    status = 3,
+    stop_time = greatest(clock_timestamp(), st.start_time),
+    error_msg = 'runner ' || clear_busy.runner || ' restarted while the step was busy'
+  where
+    st.busy <> 0
+    and st.runner = clear_busy.runner;
+
+  get diagnostics v_steps = row_count;
+
+  update buildq.builds as b
+  set
+    busy = 0,
+    claimed_by = null,
+    claimed_at = null
+  where
+    b.busy = 1
+    and b.claimed_by = clear_busy.runner;
+
+  get diagnostics v_builds = row_count;
+
+  return v_steps + v_builds;
+end;
+$$;
+
+comment on function buildq.clear_busy(text) is
+'For a runner starting after a crash: marks the busy steps it owned as '
+'aborted (status 3) and returns the builds it had claimed to the queue '
+'(busy = 0, claimed_by null; attempt keeps its value, so a late finish '
+'that names the old attempt still lands only until the next claim). '
+'Returns the number of steps and builds changed.';
+
+revoke all on function buildq.clear_busy(text) from public;

@@ -1,0 +1,114 @@
+"""Exceptions of buildq, chosen by the SQLSTATE of the database error.
+
+The SQL functions raise their own codes of class BQ (see docs/errors.md) or
+standard ones. `map_database_error` turns a psycopg error into one of the
+classes below and keeps the original as ``__cause__``.
+"""
+
+from __future__ import annotations
+
+import psycopg
+
+__all__ = [
+    "BuildqError",
+    "BuildNotFound",
+    "StepNotFound",
+    "InvalidStatus",
+    "InvalidTimeRange",
+    "InvalidArgument",
+    "TransientDatabaseError",
+    "DatabaseError",
+    "MigrationError",
+    "map_database_error",
+    "TRANSIENT_SQLSTATES",
+]
+
+
+class BuildqError(Exception):
+    """Base class of every error buildq raises."""
+
+    sqlstate: str | None = None
+
+
+class BuildNotFound(BuildqError):
+    """The build id does not exist (BQ001)."""
+
+
+class StepNotFound(BuildqError):
+    """The build step does not exist (BQ002)."""
+
+
+class InvalidStatus(BuildqError):
+    """The status code is unknown or does not apply here (BQ003)."""
+
+
+class InvalidTimeRange(BuildqError):
+    """A stop time lies before its start time (BQ004)."""
+
+
+class InvalidArgument(BuildqError):
+    """An argument is null, empty or out of range (22004, 22023 and class 22)."""
+
+
+class TransientDatabaseError(BuildqError):
+    """A failure that may pass on retry: lost connection, serialization failure, deadlock."""
+
+
+class DatabaseError(BuildqError):
+    """Any other database error."""
+
+
+class MigrationError(BuildqError):
+    """The schema cannot be migrated, e.g. an applied migration file was edited."""
+
+
+_BY_SQLSTATE: dict[str, type[BuildqError]] = {
+    "BQ001": BuildNotFound,
+    "BQ002": StepNotFound,
+    "BQ003": InvalidStatus,
+    "BQ004": InvalidTimeRange,
+    "22004": InvalidArgument,
+    "22023": InvalidArgument,
+}
+
+# serialization_failure, deadlock_detected, and the connection exceptions of
+# class 08; admin_shutdown and crash_shutdown (57P01, 57P02) and
+# cannot_connect_now (57P03) also end a connection without a fault of the call.
+TRANSIENT_SQLSTATES = frozenset(
+    {"40001", "40P01", "57P01", "57P02", "57P03"},
+)
+
+
+def _is_transient(exc: psycopg.Error) -> bool:
+    sqlstate = exc.sqlstate
+    if sqlstate is None:
+        # psycopg raises OperationalError without a SQLSTATE when the
+        # connection breaks or cannot be opened.
+        return isinstance(exc, psycopg.OperationalError)
+    return sqlstate in TRANSIENT_SQLSTATES or sqlstate.startswith("08")
+
+
+def map_database_error(exc: psycopg.Error) -> BuildqError:
+    """Return the buildq exception for a psycopg error, with the cause attached.
+
+    The message keeps the server's text and hint, so a caller that logs the
+    exception shows both.
+    """
+    sqlstate = exc.sqlstate
+    if _is_transient(exc):
+        cls: type[BuildqError] = TransientDatabaseError
+    elif sqlstate in _BY_SQLSTATE:
+        cls = _BY_SQLSTATE[sqlstate]
+    elif sqlstate is not None and sqlstate.startswith("22"):
+        cls = InvalidArgument
+    else:
+        cls = DatabaseError
+
+    message = str(exc.diag.message_primary or exc).strip()
+    hint = exc.diag.message_hint
+    if hint:
+        message = f"{message} (hint: {hint})"
+    mapped = cls(message)
+    mapped.sqlstate = sqlstate
+    mapped.__cause__ = exc
+    return mapped
