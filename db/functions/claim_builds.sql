@@ -35,8 +35,8 @@ begin
         hint = 'Pass how many builds the runner can start now.';
   end if;
 
-  -- skip locked lets concurrent claimers pass over each other's rows instead
-  -- of queueing behind them; for update re-checks finished and busy on the
+  -- With skip locked, concurrent claimers pass over each other's rows instead
+  -- of waiting behind them. For update re-checks finished and busy on the
   -- newest row version, so a build finished meanwhile is never handed out.
   return query
   with picked as (
