@@ -110,13 +110,17 @@ def run_recipe(
         try:
             status, error_msg = _watch(process, recipe, stop, poll_interval)
         finally:
-            # Also reached on KeyboardInterrupt, so that no build outlives the runner.
+            # Also reached on KeyboardInterrupt, so that the build does not outlive the runner.
             process.finish()
         stop_time = datetime.now(timezone.utc)
 
     _remove_build_dir(build_dir)
 
     exit_code = process.exit_code()
+    if status is None and process.log_limit_exceeded:
+        # The shell exited before the executor had read all of its output.
+        status = BuildStatus.LOG_LIMIT_EXCEEDED
+        error_msg = f"log exceeded {max_log_bytes} bytes"
     if status is None:
         status, error_msg = _status_of_exit(process.returncode(), out_path)
     size = _output_size(out_path)
@@ -161,10 +165,16 @@ def _watch(
 
         now = time.monotonic()
         if recipe.timeout is not None and now - started >= recipe.timeout:
-            logger.info("build of job %s timed out, killing it", recipe.job_name)
+            logger.info(
+                "build of job %s timed out after %s s, killing it", recipe.job_name, recipe.timeout
+            )
             return BuildStatus.TIMED_OUT, f"timed out after {recipe.timeout:g} s"
         if recipe.max_silent is not None and now - process.last_output >= recipe.max_silent:
-            logger.info("build of job %s is silent, killing it", recipe.job_name)
+            logger.info(
+                "build of job %s sent no output for %s s, killing it",
+                recipe.job_name,
+                recipe.max_silent,
+            )
             return BuildStatus.TIMED_OUT, f"no output for {recipe.max_silent:g} s"
 
         process.copy_output(timeout=poll_interval)
@@ -301,7 +311,7 @@ class _BuildProcess:
 
     def _drain(self) -> None:
         # Every process of the group is dead now, so EOF follows soon unless a process
-        # that left the group still holds the pipe. The deadline covers that case.
+        # that left the group keeps the pipe open. The deadline covers that case.
         deadline = time.monotonic() + KILL_GRACE_SECONDS
         while self.pipe_open and not self.log_limit_exceeded:
             remaining = deadline - time.monotonic()

@@ -52,11 +52,11 @@ logger = logging.getLogger(__name__)
 #: Version of the recipe JSON layout, stored in every recipe as ``format``.
 RECIPE_FORMAT = 1
 
-# The longest job name leaves room for the 33-character hash prefix and the
+# The maximum job name length leaves room for the 33-character hash prefix and the
 # ".recipe" suffix within the 255-byte file name limit of ext4, XFS and tmpfs.
 MAX_JOB_NAME_LENGTH = 200
 
-# Limits and priorities are stored in PostgreSQL integer columns.
+# Limits and priorities must fit a PostgreSQL integer, so that the database can store them.
 _MAX_INT4 = 2**31 - 1
 _MIN_INT4 = -(2**31)
 
