@@ -37,3 +37,5 @@ comment on function buildq.abort_build(bigint, text, text, integer) is
 
 revoke all on function buildq.abort_build(bigint, text, text, integer)
 from public;
+
+select buildq.grant_execute('buildq.abort_build(bigint, text, text, integer)', 'runner');

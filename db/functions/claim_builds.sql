@@ -81,3 +81,5 @@ comment on function buildq.claim_builds(text, integer, text[]) is
 'limits the claim to builds for those systems.';
 
 revoke all on function buildq.claim_builds(text, integer, text[]) from public;
+
+select buildq.grant_execute('buildq.claim_builds(text, integer, text[])', 'runner');

@@ -53,3 +53,5 @@ comment on function buildq.clear_busy(text) is
 'Returns the number of steps and builds changed.';
 
 revoke all on function buildq.clear_busy(text) from public;
+
+select buildq.grant_execute('buildq.clear_busy(text)', 'runner');

@@ -107,3 +107,8 @@ comment on function buildq.create_build_step(
 revoke all on function buildq.create_build_step(
   bigint, text, integer, text, text, text, integer, timestamptz
 ) from public;
+
+select buildq.grant_execute(
+  'buildq.create_build_step(bigint, text, integer, text, text, text, integer, timestamptz)',
+  'runner'
+);

@@ -131,3 +131,9 @@ revoke all on function buildq.finish_build(
   bigint, integer, timestamptz, timestamptz, boolean, bigint, bigint, text,
   text, text, integer
 ) from public;
+
+select buildq.grant_execute(
+  'buildq.finish_build(bigint, integer, timestamptz, timestamptz, boolean, '
+  'bigint, bigint, text, text, text, integer)',
+  'runner'
+);

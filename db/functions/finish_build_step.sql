@@ -126,3 +126,9 @@ revoke all on function buildq.finish_build_step(
   bigint, integer, integer, text, timestamptz, text, integer, integer,
   boolean, bigint
 ) from public;
+
+select buildq.grant_execute(
+  'buildq.finish_build_step(bigint, integer, integer, text, timestamptz, text, '
+  'integer, integer, boolean, bigint)',
+  'runner'
+);

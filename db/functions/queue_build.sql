@@ -70,3 +70,8 @@ comment on function buildq.queue_build(
 revoke all on function buildq.queue_build(
   text, text, text, integer, integer, integer, integer
 ) from public;
+
+select buildq.grant_execute(
+  'buildq.queue_build(text, text, text, integer, integer, integer, integer)',
+  'runner'
+);
