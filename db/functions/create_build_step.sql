@@ -47,7 +47,7 @@ begin
     b.id = create_build_step.build_id
     and b.finished = 0
     and (create_build_step.attempt is null or b.attempt = create_build_step.attempt)
-  returning b.last_step_nr, b.drv_path, b.system
+  returning b.last_step_nr, b.drv_path, b.system, b.attempt
   into v_allocated;
 
   if not found then
@@ -87,7 +87,7 @@ begin
     create_build_step.machine,
     coalesce(create_build_step.system, v_allocated.system),
     create_build_step.runner,
-    create_build_step.attempt
+    v_allocated.attempt
   );
 
   return v_allocated.last_step_nr;

@@ -52,6 +52,18 @@ begin
         hint = 'Pass a count of 0 or more, or null when unknown.';
   end if;
 
+  if finish_build_step.propagated_from is not null
+    and not exists (
+      select from buildq.builds as b
+      where b.id = finish_build_step.propagated_from
+    ) then
+    raise exception 'propagated_from build % does not exist (build %, step %)',
+      finish_build_step.propagated_from, finish_build_step.build_id,
+      finish_build_step.step_nr
+      using errcode = 'BQ001',
+        hint = 'Pass the id of the build whose failure this step repeats, or null.';
+  end if;
+
   select st.busy, st.start_time, st.status
   into v_current
   from buildq.build_steps as st
@@ -118,9 +130,10 @@ comment on function buildq.finish_build_step(
 ) is
 'Records the result of a busy step and returns true, or returns false and '
 'changes nothing when the step is already done (busy = 0). Raises BQ002 '
-'for an unknown step, BQ003 for an unknown status or one that applies to '
-'builds only, BQ004 when stop_time is before the step''s start_time, 22004 '
-'for a null key and 22023 for a negative overhead or times_built.';
+'for an unknown step, BQ001 for an unknown propagated_from build, BQ003 '
+'for an unknown status or one that applies to builds only, BQ004 when '
+'stop_time is before the step''s start_time, 22004 for a null key and '
+'22023 for a negative overhead or times_built.';
 
 revoke all on function buildq.finish_build_step(
   bigint, integer, integer, text, timestamptz, text, integer, integer,

@@ -97,6 +97,15 @@ def test_create_step_only_current_attempt(conn, scalar, new_build, table_state, 
     assert step_row(build_id, current)["attempt"] == 2
 
 
+def test_create_step_records_current_attempt(conn, scalar, new_build, step_row):
+    build_id = new_build()
+    conn.execute("select * from buildq.claim_builds('runner-a')")
+
+    step_nr = scalar("select buildq.create_build_step(%s)", (build_id,))
+
+    assert step_row(build_id, step_nr)["attempt"] == 1
+
+
 # Each case: name, query, expected SQLSTATE, text the message must contain.
 # The queries get the id of a queued, unfinished build as %(id)s, and the
 # expected text may name it as {id} or the unknown id as {unknown}.
@@ -254,12 +263,10 @@ BAD_STEP_FINISHES = [
         "22023",
         "-2",
     ),
-    # NOTE: an unknown propagated_from build is caught by the foreign key, not
-    # by a check in the function, so it raises foreign_key_violation.
     (
         "unknown propagated_from",
         "select buildq.finish_build_step(%(id)s, %(nr)s, 1, propagated_from => %(id)s + 1000)",
-        "23503",
+        "BQ001",
         "propagated_from",
     ),
 ]
