@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import glob
 import os
+import re
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -41,8 +42,42 @@ def _conninfo(host: str, port: int | str, user: str, dbname: str, password: str 
     return make_conninfo(**params)
 
 
+_STALE_NAME = re.compile(r"^buildq_test_(\d+)(_tmpl)?$")
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def drop_stale_databases(host: str, port: int | str, user: str, password: str | None) -> None:
+    """Drop test databases left by pytest processes of this machine that died.
+
+    Only for a server on this machine, where the process id in the name
+    identifies the run; a run killed before its teardown leaves its template
+    behind, and nothing else would ever remove it.
+    """
+    if not (host.startswith("/") or host in {"127.0.0.1", "localhost", "::1"}):
+        return
+    with psycopg.connect(_conninfo(host, port, user, "postgres", password), autocommit=True) as admin:
+        names = [row[0] for row in admin.execute("select datname from pg_database where datname like 'buildq_test_%'")]
+        for name in names:
+            match = _STALE_NAME.match(name)
+            if match is None or _process_alive(int(match.group(1))):
+                continue
+            identifier = sql.Identifier(name)
+            admin.execute(sql.SQL("alter database {} is_template false").format(identifier))
+            admin.execute(sql.SQL("drop database {} with (force)").format(identifier))
+
+
 def load_schema(host: str, port: int | str, user: str, dbname: str, password: str | None, **_: Any) -> None:
     """Build the template database with the real migrator."""
+    drop_stale_databases(host, port, user, password)
     migrate(_conninfo(host, port, user, dbname, password))
 
 
