@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import threading
 import time
@@ -314,3 +315,15 @@ def test_log_limit_exceeded_before_exit(tmp_path: Path) -> None:
     outcome = build(tmp_path, "head -c 300000 /dev/zero; exit 0", max_log_bytes=200000)
     assert outcome.status == BuildStatus.LOG_LIMIT_EXCEEDED
     assert outcome.log_path.stat().st_size == 200000
+
+
+def test_failed_start_removes_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def fail_to_start(*args: object, **kwargs: object) -> None:
+        raise OSError(errno.EAGAIN, "cannot fork")
+
+    monkeypatch.setattr(executor.subprocess, "Popen", fail_to_start)
+
+    with pytest.raises(OSError):
+        build(tmp_path, "true")
+
+    assert os.listdir(tmp_path / "work") == []

@@ -71,7 +71,13 @@ class Builder(threading.Thread):
                 claimed = self._claim_and_build()
             except BuildqError as exc:
                 self.state.counters.increment("nr_errors")
-                logger.error("%s: %s", self.name, exc)
+                # Errors while building are caught in _claim_and_build, so this one is the claim's.
+                logger.error(
+                    "%s: claiming a build failed: %s; trying again within %s s",
+                    self.name,
+                    exc,
+                    self.settings.poll_interval,
+                )
                 claimed = False
             except Exception:
                 self.state.counters.increment("nr_errors")
@@ -106,6 +112,12 @@ class Builder(threading.Thread):
 
     def _build(self, running: RunningBuild) -> None:
         build = running.build
+        if running.stop.is_set():
+            # A shutdown or another actor's finish stopped the build before it started, so it
+            # needs no step. After a shutdown, clear_busy returns it to the queue.
+            self.state.mark_process_ended(running)
+            logger.info("build %s: not started: %s", build.id, running.stop_message)
+            return
         try:
             recipe = read_recipe(Path(build.drv_path))
         except RecipeError as exc:

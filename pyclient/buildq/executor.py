@@ -89,7 +89,7 @@ def run_recipe(
     directory is deleted afterwards. When ``stop`` is set, the build is killed and the
     outcome has ``stopped=True``. Limits are checked every ``poll_interval`` seconds.
     Raises OSError if the directories or the log file cannot be created or the shell
-    cannot be started.
+    cannot be started. Whenever it raises, it first deletes ``<work_root>/<job>-<random>``.
     """
     if max_log_bytes <= 0:
         raise ValueError(f"max_log_bytes must be positive, got {max_log_bytes}")
@@ -100,21 +100,26 @@ def run_recipe(
     work_dir = Path(tempfile.mkdtemp(prefix=f"{recipe.job_name}-", dir=work_root))
     build_dir = work_dir / "build"
     out_path = work_dir / "out"
-    build_dir.mkdir()
-    out_path.mkdir()
-    log_path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        build_dir.mkdir()
+        out_path.mkdir()
+        log_path.parent.mkdir(parents=True, exist_ok=True)
 
-    with log_path.open("wb", buffering=0) as log_file:
-        start_time = datetime.now(timezone.utc)
-        process = _BuildProcess.start(recipe, build_dir, out_path, log_file, max_log_bytes)
-        try:
-            status, error_msg = _watch(process, recipe, stop, poll_interval)
-        finally:
-            # Also reached on KeyboardInterrupt, so that the build does not outlive the runner.
-            process.finish()
-        stop_time = datetime.now(timezone.utc)
+        with log_path.open("wb", buffering=0) as log_file:
+            start_time = datetime.now(timezone.utc)
+            process = _BuildProcess.start(recipe, build_dir, out_path, log_file, max_log_bytes)
+            try:
+                status, error_msg = _watch(process, recipe, stop, poll_interval)
+            finally:
+                # Also reached on KeyboardInterrupt, so that the build does not outlive the runner.
+                process.finish()
+            stop_time = datetime.now(timezone.utc)
+    except BaseException:
+        # Without an outcome the caller never learns the directory's name, so remove it here.
+        _remove_tree(work_dir)
+        raise
 
-    _remove_build_dir(build_dir)
+    _remove_tree(build_dir)
 
     exit_code = process.exit_code()
     if status is None and process.log_limit_exceeded:
@@ -382,8 +387,8 @@ def _signal_name(signal_number: int) -> str:
         return str(signal_number)
 
 
-def _remove_build_dir(build_dir: Path) -> None:
+def _remove_tree(directory: Path) -> None:
     try:
-        shutil.rmtree(build_dir)
+        shutil.rmtree(directory)
     except OSError as exc:
-        logger.warning("cannot remove build directory %s: %s", build_dir, exc)
+        logger.warning("cannot remove directory %s: %s", directory, exc)

@@ -222,11 +222,16 @@ class QueueMonitor(threading.Thread):
     def _connect_listener(self) -> psycopg.Connection | None:
         if time.monotonic() < self._next_connect:
             return None
+        listener: psycopg.Connection | None = None
         try:
             listener = self.client.connect()
             for channel in QUEUE_CHANNELS + RUNNING_CHANNELS:
                 listener.execute(sql.SQL("listen {}").format(sql.Identifier(channel)))
         except (BuildqError, psycopg.Error) as exc:
+            if listener is not None:
+                # The connection opened but LISTEN failed. Without this close, every retry
+                # would leave one more connection open.
+                listener.close()
             self.state.counters.increment("nr_errors")
             logger.warning("cannot LISTEN: %s; retrying in %s s", exc, RECONNECT_DELAY)
             self._next_connect = time.monotonic() + RECONNECT_DELAY

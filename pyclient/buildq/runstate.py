@@ -59,6 +59,8 @@ class RunState:
         self._active_builders = 0
         self._claim_epoch = 0
         self._read_keys: set[tuple[int, int]] = set()
+        # Set by stop_all_running, so that a build registered afterwards starts out stopped.
+        self._shutdown_message: str | None = None
 
     # -- builds read -----------------------------------------------------------------
 
@@ -129,9 +131,17 @@ class RunState:
             return self._claim_epoch
 
     def add_running(self, build: Build) -> RunningBuild:
-        """Register ``build`` as running and return its entry."""
+        """Register ``build`` as running and return its entry.
+
+        After :meth:`stop_all_running`, the entry's stop event is already set, so that a build
+        claimed while the runner shuts down is never started.
+        """
         running = RunningBuild(build)
         with self._lock:
+            if self._shutdown_message is not None:
+                running.stop_reason = StopReason.SHUTDOWN
+                running.stop_message = self._shutdown_message
+                running.stop.set()
             self._running[build.id] = running
         return running
 
@@ -164,7 +174,12 @@ class RunState:
         return True
 
     def stop_all_running(self, message: str) -> int:
-        """Stop every running build for a shutdown; returns how many were stopped."""
+        """Stop every running build for a shutdown, and every build added later.
+
+        Returns how many running builds were stopped.
+        """
+        with self._lock:
+            self._shutdown_message = message
         return sum(
             self.request_stop(running, StopReason.SHUTDOWN, message)
             for running in self.running_builds()

@@ -13,6 +13,9 @@ from buildq.client import Build, BuildqClient
 
 from .conftest import RUNNER
 
+# Seconds a finishing thread of a test may take before the test fails instead of hanging.
+THREAD_TIMEOUT = 30.0
+
 
 def finished(conn: psycopg.Connection, build_id: int) -> int:
     row = conn.execute("select finished from buildq.builds where id = %s", (build_id,)).fetchone()
@@ -134,7 +137,7 @@ def test_concurrent_finishes_one_winner(
     answers: list[bool] = []
 
     def finish(copy: Build, status: int) -> None:
-        barrier.wait()
+        barrier.wait(timeout=THREAD_TIMEOUT)
         answers.append(client.finish_build(copy, status))
 
     threads = [
@@ -144,7 +147,8 @@ def test_concurrent_finishes_one_winner(
     for thread in threads:
         thread.start()
     for thread in threads:
-        thread.join()
+        thread.join(THREAD_TIMEOUT)
+    assert not any(thread.is_alive() for thread in threads)
 
     assert sorted(answers) == [False] * (workers - 1) + [True]
     assert all(copy.finished_in_db for copy in copies)
