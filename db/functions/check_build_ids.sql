@@ -12,6 +12,15 @@ declare
   v_missing bigint[];
   v_listed text;
 begin
+  -- The array_position call below raises 0A000 (feature not supported) for
+  -- an array of more than one dimension.
+  if array_ndims(check_build_ids.build_ids) > 1 then
+    raise exception 'build_ids must have one dimension, got dimensions %',
+      array_dims(check_build_ids.build_ids)
+      using errcode = 'invalid_parameter_value',
+        hint = 'Pass a flat list of ids, e.g. array[41, 42].';
+  end if;
+
   if check_build_ids.build_ids is null
     or array_position(check_build_ids.build_ids, null) is not null then
     raise exception 'build_ids must not be null or contain null'
@@ -47,7 +56,7 @@ $$;
 
 comment on function buildq.check_build_ids(bigint[]) is
 'Internal helper of the set-based functions: raises 22004 when build_ids is '
-'null or contains null, and BQ001 naming up to 20 ids that are not in '
-'buildq.builds.';
+'null or contains null, 22023 when it has more than one dimension, and BQ001 '
+'naming up to 20 ids that are not in buildq.builds.';
 
 revoke all on function buildq.check_build_ids(bigint[]) from public;

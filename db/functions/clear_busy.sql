@@ -30,14 +30,27 @@ begin
 
   get diagnostics v_steps = row_count;
 
+  -- Rows are locked in id order, as cancel_builds and restart_builds lock
+  -- theirs, so that an operator cancelling these builds meanwhile makes one
+  -- call wait for the other instead of deadlocking. The lock mode is the one
+  -- the update takes, so a concurrent step insert can still check its key.
+  with locked as (
+    select q.id
+    from buildq.builds as q
+    where
+      q.busy = 1
+      and q.claimed_by = clear_busy.runner
+    order by q.id
+    for no key update
+  )
+
   update buildq.builds as b
   set
     busy = 0,
     claimed_by = null,
     claimed_at = null
-  where
-    b.busy = 1
-    and b.claimed_by = clear_busy.runner;
+  from locked
+  where b.id = locked.id;
 
   get diagnostics v_builds = row_count;
 

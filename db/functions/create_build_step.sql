@@ -39,6 +39,19 @@ begin
         hint = 'Omit them to use the current time and an empty machine name.';
   end if;
 
+  -- clear_busy rejects an empty runner id, so a step recorded with one
+  -- could never be cleared after a crash.
+  if create_build_step.drv_path = '' or create_build_step.system = ''
+    or create_build_step.runner = '' then
+    raise exception 'drv_path, system and runner must not be empty (build %, got %, %, %)',
+      create_build_step.build_id, quote_nullable(create_build_step.drv_path),
+      quote_nullable(create_build_step.system),
+      quote_nullable(create_build_step.runner)
+      using errcode = 'invalid_parameter_value',
+        hint = 'Omit drv_path and system to use the build''s, and runner to use '
+          'the runner that claimed the build.';
+  end if;
+
   -- Incrementing the counter takes the build's row lock, so concurrent
   -- callers get consecutive numbers without ever meeting a unique violation.
   update buildq.builds as b
@@ -47,7 +60,7 @@ begin
     b.id = create_build_step.build_id
     and b.finished = 0
     and (create_build_step.attempt is null or b.attempt = create_build_step.attempt)
-  returning b.last_step_nr, b.drv_path, b.system, b.attempt
+  returning b.last_step_nr, b.drv_path, b.system, b.attempt, b.claimed_by
   into v_allocated;
 
   if not found then
@@ -86,7 +99,7 @@ begin
     create_build_step.start_time,
     create_build_step.machine,
     coalesce(create_build_step.system, v_allocated.system),
-    create_build_step.runner,
+    coalesce(create_build_step.runner, v_allocated.claimed_by),
     v_allocated.attempt
   );
 
@@ -101,8 +114,10 @@ comment on function buildq.create_build_step(
 'step number, 1 for the first step. Concurrent calls for one build get '
 'distinct consecutive numbers. Returns null, creating nothing, when the '
 'build is already finished or, if attempt is given, in another attempt. '
-'drv_path and system default to the build''s. Raises BQ001 for an unknown '
-'build and 22023 for a step type other than 0 or 1.';
+'drv_path and system default to the build''s, runner to the runner that '
+'claimed the build, so that its clear_busy aborts the step after a crash. '
+'Raises BQ001 for an unknown build and 22023 for a step type other than 0 '
+'or 1 or an empty drv_path, system or runner.';
 
 revoke all on function buildq.create_build_step(
   bigint, text, integer, text, text, text, integer, timestamptz

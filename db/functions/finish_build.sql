@@ -64,6 +64,12 @@ begin
         hint = 'Pass true or false, or omit it for false.';
   end if;
 
+  if finish_build.finished_by = '' then
+    raise exception 'finished_by must not be empty (build %)', finish_build.build_id
+      using errcode = 'invalid_parameter_value',
+        hint = 'Pass the runner id, or omit it to record the database user.';
+  end if;
+
   -- The guard is the whole point: of all concurrent callers, only the one
   -- whose update finds finished = 0 changes the row. Row locking makes the
   -- others re-check the condition after the winner commits, so they match
@@ -125,7 +131,8 @@ comment on function buildq.finish_build(
 'attempt is given, has moved on to another attempt. Clears busy and '
 'claimed_by. finished_by defaults to the database user. Raises BQ001 for an '
 'unknown id, BQ003 for an unknown status, BQ004 when stop_time < '
-'start_time, 22004 for a null argument and 22023 for a negative size.';
+'start_time, 22004 for a null argument and 22023 for a negative size or an '
+'empty finished_by.';
 
 revoke all on function buildq.finish_build(
   bigint, integer, timestamptz, timestamptz, boolean, bigint, bigint, text,

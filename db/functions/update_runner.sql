@@ -10,6 +10,8 @@ volatile
 security definer
 set search_path = pg_catalog, pg_temp
 as $$
+declare
+  v_invalid record;
 begin
   if coalesce(update_runner.runner, '') = '' then
     raise exception 'runner must not be empty'
@@ -23,6 +25,24 @@ begin
       coalesce(jsonb_typeof(update_runner.counters), 'null'), update_runner.runner
       using errcode = 'invalid_parameter_value',
         hint = 'Pass an object such as {"nr_builds_done": 3}.';
+  end if;
+
+  select c.key, c.value
+  into v_invalid
+  from jsonb_each(update_runner.counters) as c
+  where
+    not case
+      when jsonb_typeof(c.value) = 'number' then c.value::numeric % 1 = 0
+      else false
+    end
+  order by c.key
+  limit 1;
+
+  if found then
+    raise exception 'counter % must be an integer, got % (runner %)',
+      v_invalid.key, v_invalid.value, update_runner.runner
+      using errcode = 'invalid_parameter_value',
+        hint = 'Pass whole numbers as counter values, e.g. {"nr_builds_done": 3}.';
   end if;
 
   if update_runner.stopped is null then
@@ -55,7 +75,7 @@ comment on function buildq.update_runner(text, jsonb, boolean) is
 'with stopped => true also sets stopped_at. Returns true, or false and '
 'changes nothing when no row has this runner id (call register_runner '
 'first). Raises 22023 for an empty runner id or counters that are not a JSON '
-'object and 22004 for a null stopped.';
+'object of integers and 22004 for a null stopped.';
 
 revoke all on function buildq.update_runner(text, jsonb, boolean) from public;
 

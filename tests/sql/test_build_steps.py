@@ -97,6 +97,18 @@ def test_create_step_only_current_attempt(conn, scalar, new_build, table_state, 
     assert step_row(build_id, current)["attempt"] == 2
 
 
+def test_create_step_defaults_runner_to_claim(conn, scalar, new_build, step_row):
+    claimed = new_build()
+    conn.execute("select * from buildq.claim_builds('runner-a')")
+    queued = new_build()
+
+    on_claimed = scalar("select buildq.create_build_step(%s)", (claimed,))
+    on_queued = scalar("select buildq.create_build_step(%s)", (queued,))
+
+    assert step_row(claimed, on_claimed)["runner"] == "runner-a"
+    assert step_row(queued, on_queued)["runner"] is None
+
+
 def test_create_step_records_current_attempt(conn, scalar, new_build, step_row):
     build_id = new_build()
     conn.execute("select * from buildq.claim_builds('runner-a')")
@@ -126,6 +138,14 @@ BAD_CREATES = [
         "22004",
         "machine",
     ),
+    (
+        "empty drv_path",
+        "select buildq.create_build_step(%(id)s, drv_path => '')",
+        "22023",
+        "drv_path",
+    ),
+    ("empty system", "select buildq.create_build_step(%(id)s, system => '')", "22023", "system"),
+    ("empty runner", "select buildq.create_build_step(%(id)s, runner => '')", "22023", "runner"),
 ]
 
 

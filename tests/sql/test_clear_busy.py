@@ -40,6 +40,19 @@ def test_clear_requeues_claimed_build(scalar, crashed_runner, build_row):
     assert row["attempt"] == 1
 
 
+def test_clear_aborts_step_without_runner(conn, scalar, new_build, step_row):
+    build_id = new_build()
+    conn.execute("select * from buildq.claim_builds('runner-a')")
+    step_nr = scalar("select buildq.create_build_step(%s)", (build_id,))
+
+    scalar("select buildq.clear_busy('runner-a')")
+
+    row = step_row(build_id, step_nr)
+    assert row["runner"] == "runner-a"
+    assert row["busy"] == 0
+    assert row["status"] == 3
+
+
 def test_clear_skips_finished_steps(scalar, crashed_runner, step_row):
     scalar("select buildq.finish_build_step(%s, 1, 0)", (crashed_runner,))
     finished = step_row(crashed_runner, 1)

@@ -177,6 +177,12 @@ BAD_FINISHES = [
         "22004",
         "is_cached",
     ),
+    (
+        "empty finished_by",
+        "select buildq.finish_build(%(id)s, 0, finished_by => '')",
+        "22023",
+        "finished_by",
+    ),
 ]
 
 
