@@ -42,7 +42,7 @@ def _conninfo(host: str, port: int | str, user: str, dbname: str, password: str 
     return make_conninfo(**params)
 
 
-_STALE_NAME = re.compile(r"^buildq_test_(\d+)(_tmpl)?$")
+_STALE_NAME = re.compile(r"^buildq_test_(\d+)(_tmpl|_extra_\d+)?$")
 
 
 def _process_alive(pid: int) -> bool:

@@ -1,9 +1,11 @@
 """Apply db/migrations in order, then re-apply db/functions.
 
-Each migration file runs in its own transaction and inserts its own row into
-buildq.schema_migrations; the migrator adds the file's SHA-256 in the same
-transaction. A session-level advisory lock serializes concurrent migrators:
-the second one waits, then finds nothing pending.
+Each migration file inserts its own row into buildq.schema_migrations, and
+the migrator adds the file's SHA-256. A run applies every pending migration
+and then the function files in one transaction, so it either brings the
+database fully up to date or changes nothing. A session-level advisory lock
+serializes concurrent migrators: the second one waits, then finds nothing
+pending.
 """
 
 from __future__ import annotations
@@ -244,14 +246,20 @@ def migrate(conninfo: str, sql_dir: Path | None = None) -> MigrationResult:
         with psycopg.connect(conninfo, autocommit=True) as conn:
             _acquire_lock(conn)
             try:
-                applied = _applied_checksums(conn)
-                adopted = _verify_applied(conn, migrations, applied)
-                for migration in migrations:
-                    if migration.version in applied:
-                        continue
-                    _apply(conn, migration)
-                    applied_now.append(migration.version)
-                _apply_functions(conn, function_files)
+                # One outer transaction: each file's own transaction becomes a
+                # savepoint, and a failure in any file, a function file
+                # included, leaves the database exactly as it was. Otherwise a
+                # broken function file would leave new tables committed
+                # without their functions, triggers and grants.
+                with conn.transaction():
+                    applied = _applied_checksums(conn)
+                    adopted = _verify_applied(conn, migrations, applied)
+                    for migration in migrations:
+                        if migration.version in applied:
+                            continue
+                        _apply(conn, migration)
+                        applied_now.append(migration.version)
+                    _apply_functions(conn, function_files)
             finally:
                 if not conn.closed and not conn.broken:
                     conn.execute("select pg_advisory_unlock(%s)", (MIGRATION_LOCK_KEY,))

@@ -286,3 +286,14 @@ def test_new_migration_applied_once(db, scalar, tmp_path):
     assert second.applied == []
     assert scalar("select to_regclass('buildq.probe') is not null") is True
 
+
+def test_failed_function_file_changes_nothing(empty_database, tmp_path):
+    dsn = empty_database()
+    sql_dir = tmp_path / "db"
+    shutil.copytree(default_sql_dir(), sql_dir)
+    (sql_dir / "functions" / "zz_broken.sql").write_text("select no_such_function();\n")
+
+    with pytest.raises(MigrationError):
+        migrate(dsn, sql_dir)
+
+    assert query_rows(dsn, "select to_regnamespace('buildq') is null") == [(True,)]
