@@ -19,7 +19,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from buildq.client import STATUS_ABORTED, Build, BuildqClient
-from buildq.errors import BuildqError
+from buildq.errors import BuildqError, TransientDatabaseError
 from buildq.executor import BuildOutcome, run_recipe
 from buildq.jobset import Recipe, RecipeError, read_recipe
 from buildq.monitor import GARBAGE_COLLECTED_REASON
@@ -91,24 +91,59 @@ class Builder(threading.Thread):
         """Claim one build and build it; returns whether there was a build to claim."""
         self.state.begin_claim()
         try:
-            builds = self.client.claim_builds(max_count=1, systems=self.settings.systems)
-            if not builds:
+            running = self._claim()
+            if running is None:
                 return False
-            build = builds[0]
-            self.state.note_claimed(build)
-            running = self.state.add_running(build)
             try:
                 self._build(running)
             except BuildqError as exc:
-                # The build stays claimed; clear_busy at the runner's exit or next start
-                # returns it to the queue.
                 self.state.counters.increment("nr_errors")
-                logger.error("build %s: recording failed: %s", build.id, exc)
+                self._give_up(running.build, exc)
             finally:
                 self.state.remove_running(running)
             return True
         finally:
             self.state.end_claim()
+
+    def _claim(self) -> RunningBuild | None:
+        """Claim one build and register it as running; returns None when nothing is queued."""
+        try:
+            builds = self.client.claim_builds(max_count=1, systems=self.settings.systems)
+            if not builds:
+                return None
+            self.state.note_claimed(builds[0])
+            return self.state.add_running(builds[0])
+        finally:
+            # A claim whose result was lost with its connection leaves a build claimed that
+            # no builder runs. The queue monitor releases it once no claim is pending.
+            self.state.claim_settled()
+
+    def _give_up(self, build: Build, error: BuildqError) -> None:
+        """Hand back a build whose result could not be recorded.
+
+        After a transient error, which the client retried until it gave up, the build is
+        released so that a builder tries again. Any other error would recur on every
+        attempt, so the build is aborted with the error as its message instead.
+        """
+        try:
+            if isinstance(error, TransientDatabaseError):
+                logger.error(
+                    "build %s: recording failed after retries: %s; releasing the build",
+                    build.id,
+                    error,
+                )
+                self.client.release_build(build)
+            else:
+                logger.error("build %s: recording failed: %s; aborting the build", build.id, error)
+                self.client.abort_build(build, f"the runner cannot record the result: {error}")
+        except BuildqError as exc:
+            self.state.counters.increment("nr_errors")
+            logger.error(
+                "build %s: giving the build back failed: %s; the queue monitor releases it "
+                "later, or clear_busy at the runner's exit",
+                build.id,
+                exc,
+            )
 
     def _build(self, running: RunningBuild) -> None:
         build = running.build
@@ -127,6 +162,17 @@ class Builder(threading.Thread):
             self.client.abort_build(build, reason)
             return
         recipe = self._with_limits(recipe, build)
+
+        # A builder may claim a build before the queue monitor has scanned it, so the
+        # cached-build check of the monitor is repeated here.
+        cached = self.client.finish_cached_build(build)
+        if cached is not None:
+            self.state.mark_process_ended(running)
+            if cached:
+                logger.info("build %s: its recipe already succeeded; not building it", build.id)
+            else:
+                logger.info("build %s: another actor finished it first; not building it", build.id)
+            return
 
         step_nr = self.client.create_build_step(
             build, type=0, machine=self.settings.machine, start_time=_now()

@@ -121,8 +121,10 @@ class BuildqClient:
     and steps; without it, finishes record the database user. A call that fails with a
     transient error is tried up to ``retry_attempts`` times in all, sleeping a random time
     of up to ``retry_base_delay * 2**n`` seconds (at most ``retry_max_delay``) between tries.
-    The pool keeps ``min_size`` to ``max_size`` connections. :meth:`open` must be called
-    first, or the client used as a context manager.
+    The pool keeps ``min_size`` to ``max_size`` connections. Opening a connection, and
+    waiting for a pooled one, each time out after ``connect_timeout`` seconds, and a timeout
+    counts as a transient error. :meth:`open` must be called first, or the client used as a
+    context manager.
     """
 
     def __init__(
@@ -150,9 +152,13 @@ class BuildqClient:
         self.retry_attempts = retry_attempts
         self.retry_base_delay = retry_base_delay
         self.retry_max_delay = retry_max_delay
+        # Opening a connection, pooled or not, to an unreachable server fails after
+        # connect_timeout seconds instead of the operating system's TCP timeout.
+        # libpq takes whole seconds.
         self._connect_kwargs: dict[str, Any] = {
             "autocommit": True,
             "application_name": application_name,
+            "connect_timeout": max(1, round(connect_timeout)),
         }
         self._pool = ConnectionPool(
             conninfo,
@@ -161,6 +167,7 @@ class BuildqClient:
             kwargs=self._connect_kwargs,
             open=False,
             name=application_name,
+            timeout=connect_timeout,
         )
 
     # -- lifecycle -----------------------------------------------------------------
@@ -171,8 +178,7 @@ class BuildqClient:
         Raises a BuildqError with a one-line message when the first connection fails.
         """
         try:
-            timeout = max(1, round(self.connect_timeout))
-            with psycopg.connect(self.conninfo, connect_timeout=timeout, **self._connect_kwargs):
+            with psycopg.connect(self.conninfo, **self._connect_kwargs):
                 pass
         except psycopg.Error as exc:
             error = map_database_error(exc)
@@ -193,7 +199,10 @@ class BuildqClient:
         self.close()
 
     def connect(self) -> psycopg.Connection[Any]:
-        """Open a separate autocommit connection, e.g. for LISTEN; the caller closes it."""
+        """Open a separate autocommit connection, e.g. for LISTEN; the caller closes it.
+
+        The attempt gives up after ``connect_timeout`` seconds.
+        """
         try:
             return psycopg.connect(self.conninfo, **self._connect_kwargs)
         except psycopg.Error as exc:
@@ -404,6 +413,35 @@ class BuildqClient:
         logger.info("cleared %s busy steps and builds of runner %s", changed, runner)
         return changed
 
+    def release_build(self, build: Build) -> bool:
+        """Return ``build``, claimed by this client's runner, to the queue (SQL release_build).
+
+        Passes ``build.attempt``, so a build that moved on to another attempt stays as it
+        is. Returns whether this call released it; ``nr_builds_released`` grows only then.
+        """
+        runner = self._require_runner_id("release_build")
+        arguments = {"build_id": build.id, "runner": runner, "attempt": build.attempt}
+        # NOTE: when the connection breaks after the release committed, the retry returns
+        # false, and the release is logged and counted as not done by this call.
+        released = bool(self._call_function("release_build", arguments, build_id=build.id))
+        if released:
+            self.counters.increment("nr_builds_released")
+            logger.warning(
+                "build %s (attempt %s) released by runner %s; it is queued again",
+                build.id,
+                build.attempt,
+                runner,
+            )
+        else:
+            logger.info(
+                "build %s was not released: it is finished, not claimed by runner %s "
+                "or no longer in attempt %s",
+                build.id,
+                runner,
+                build.attempt,
+            )
+        return released
+
     # -- the runner's own row ------------------------------------------------------
 
     def register_runner(
@@ -455,6 +493,19 @@ class BuildqClient:
         query = sql.SQL("select count(*) from buildq.builds where finished = 0 and busy = 0")
         row = self._execute("count_queued", lambda conn: conn.execute(query).fetchone())
         return int(row[0]) if row is not None else 0
+
+    def list_claimed(self) -> list[Build]:
+        """Return the unfinished builds that the database shows as claimed by this runner."""
+        runner = self._require_runner_id("list_claimed")
+        query = sql.SQL(
+            "select id, attempt, job, system, drv_path, priority, global_priority,"
+            " timeout, max_silent, queued_at"
+            " from buildq.builds"
+            " where claimed_by = %(runner)s and busy = 1 and finished = 0"
+            " order by id"
+        )
+        rows = self._fetch_dicts("list_claimed", query, {"runner": runner})
+        return [Build(**row) for row in rows]
 
     def fetch_build_states(self, build_ids: Iterable[int]) -> dict[int, BuildState]:
         """Return the state of each given build that exists, by id."""

@@ -24,6 +24,7 @@ class Counters:
     nr_builds_unsupported: int = 0
     nr_builds_lost: int = 0
     nr_builds_stopped: int = 0
+    nr_builds_released: int = 0
     nr_steps_started: int = 0
     nr_steps_done: int = 0
     nr_retries: int = 0

@@ -19,6 +19,10 @@ saw, so once a builder has claimed a build the monitor's finish changes nothing.
 About once a second, and at once on a NOTIFY naming a running build, the monitor reads
 the rows of the builds that run here. A build that is finished or in another attempt no
 longer wants its result, so the monitor sets its stop event and the executor kills it.
+
+Before each scan, the monitor releases the builds that the database shows as claimed by
+this runner but that no builder runs. A claim whose result was lost with its connection
+leaves such a build, because its builder saw an error, or its retry claimed another build.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from psycopg import sql
 
 from buildq.client import STATUS_UNSUPPORTED, BuildqClient, QueuedBuild
 from buildq.errors import BuildqError
+from buildq.ratelimit import RepeatedFailureLog
 from buildq.runstate import RunState, StopReason
 
 __all__ = ["GARBAGE_COLLECTED_REASON", "QueueMonitor"]
@@ -60,6 +65,9 @@ SCAN_LIMIT = 1000
 # Seconds to wait before opening the LISTEN connection again after it failed.
 RECONNECT_DELAY = 2.0
 
+# Minimum seconds between two log lines about failed attempts to LISTEN.
+REPEATED_ERROR_LOG_INTERVAL = 30.0
+
 
 class QueueMonitor(threading.Thread):
     """The monitor thread of one runner. ``systems`` are the systems its builders build."""
@@ -82,6 +90,7 @@ class QueueMonitor(threading.Thread):
         self._next_connect = 0.0
         self._scan_requested = True
         self._check_requested = True
+        self._listen_failures = RepeatedFailureLog(REPEATED_ERROR_LOG_INTERVAL)
 
     def stop(self) -> None:
         """Ask the thread to end after its current step."""
@@ -103,6 +112,7 @@ class QueueMonitor(threading.Thread):
                 now = time.monotonic()
                 if self._scan_requested or now >= next_scan:
                     self._scan_requested = False
+                    self._guarded(self.release_orphaned_claims)
                     self._guarded(self.scan_queue)
                     self.state.first_scan_done.set()
                     next_scan = time.monotonic() + self.poll_interval
@@ -158,6 +168,41 @@ class QueueMonitor(threading.Thread):
                     f"this runner builds {', '.join(self.systems)}"
                 ),
             )
+
+    def release_orphaned_claims(self) -> None:
+        """Release the builds claimed by this runner in the database that no builder runs.
+
+        Which builds run is state of this process, so Python decides which claims are
+        orphaned, and release_build's guard decides whether each release still applies.
+        The check is skipped while a claim is pending, because a claimed build reaches the
+        running set only after claim_builds has returned.
+        """
+        token = self.state.claim_token()
+        if token is None:
+            return
+        claimed = self.client.list_claimed()
+        if not claimed:
+            return
+        running = self.state.running_keys_since(token)
+        if running is None:
+            logger.debug("a builder claimed during the check for orphaned claims; checking later")
+            return
+        for build in claimed:
+            if (build.id, build.attempt) in running:
+                continue
+            logger.warning(
+                "build %s (attempt %s) is claimed by this runner but no builder runs it; "
+                "releasing it",
+                build.id,
+                build.attempt,
+            )
+            try:
+                self.client.release_build(build)
+            except BuildqError as exc:
+                self.state.counters.increment("nr_errors")
+                logger.error(
+                    "build %s: release failed: %s; retrying at the next scan", build.id, exc
+                )
 
     # -- running builds ------------------------------------------------------------
 
@@ -233,9 +278,21 @@ class QueueMonitor(threading.Thread):
                 # would leave one more connection open.
                 listener.close()
             self.state.counters.increment("nr_errors")
-            logger.warning("cannot LISTEN: %s; retrying in %s s", exc, RECONNECT_DELAY)
+            unlogged = self._listen_failures.failed()
+            if unlogged is not None:
+                logger.warning(
+                    "cannot LISTEN: %s; retrying every %s s (%s more failures since the last "
+                    "message; this message repeats at most every %s s)",
+                    exc,
+                    RECONNECT_DELAY,
+                    unlogged,
+                    REPEATED_ERROR_LOG_INTERVAL,
+                )
             self._next_connect = time.monotonic() + RECONNECT_DELAY
             return None
+        failures = self._listen_failures.succeeded()
+        if failures:
+            logger.info("LISTEN works again after %s failed attempts", failures)
         logger.info("listening on %s", ", ".join(QUEUE_CHANNELS + RUNNING_CHANNELS))
         self._listener = listener
         # Notifications sent while no connection listened are lost; a scan replaces them.

@@ -8,7 +8,7 @@ interval until a signal arrives or, with ``until_idle``, nothing is queued or ru
 Shutdown (SIGTERM or SIGINT): builders stop claiming, and running builds get
 ``grace_period`` seconds to end. Builds that still run then are killed and their steps
 recorded as aborted, and clear_busy returns the builds to the queue. A second signal skips
-the rest of the grace period.
+the rest of the grace period. The heartbeat goes on until the last thread has ended.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import signal
 import socket
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
@@ -28,6 +29,7 @@ from buildq.client import BuildqClient
 from buildq.counters import Counters
 from buildq.errors import BuildqError
 from buildq.monitor import QueueMonitor
+from buildq.ratelimit import RepeatedFailureLog
 from buildq.runstate import RunState
 
 __all__ = ["Runner", "RunnerConfig", "default_runner_id"]
@@ -37,9 +39,12 @@ logger = logging.getLogger(__name__)
 # Seconds between two checks of the main loop (signals, idleness, monitor health).
 TICK = 0.2
 
-# Seconds to wait for a builder after its build was killed at shutdown. The executor
-# needs up to its kill grace period (2 s) plus the time to record the step.
+# Seconds to wait for all builders together after their builds were killed at shutdown.
+# The executor needs up to its kill grace period (2 s) plus the time to record the step.
 BUILDER_EXIT_TIMEOUT = 15.0
+
+# Minimum seconds between two log lines about the same repeated error of the main loop.
+REPEATED_ERROR_LOG_INTERVAL = 30.0
 
 
 def default_runner_id() -> str:
@@ -91,6 +96,8 @@ class Runner:
         self._forced = threading.Event()
         self._monitor: QueueMonitor | None = None
         self._builders: list[Builder] = []
+        self._next_heartbeat = 0.0
+        self._idle_check_failures = RepeatedFailureLog(REPEATED_ERROR_LOG_INTERVAL)
 
     def request_stop(self) -> None:
         """Stop as on SIGTERM; a second call kills running builds without waiting."""
@@ -166,7 +173,7 @@ class Runner:
     # -- main loop -------------------------------------------------------------------
 
     def _main_loop(self) -> int:
-        next_heartbeat = time.monotonic() + self.config.heartbeat_interval
+        self._next_heartbeat = time.monotonic() + self.config.heartbeat_interval
         while not self._signalled.wait(TICK):
             if self._monitor is not None and not self._monitor.is_alive():
                 logger.error("the queue monitor thread ended unexpectedly; stopping")
@@ -174,25 +181,44 @@ class Runner:
             if self.config.until_idle and self._is_idle():
                 logger.info("nothing is queued or running; stopping (--until-idle)")
                 return 0
-            if time.monotonic() >= next_heartbeat:
-                self._heartbeat(stopped=False)
-                next_heartbeat = time.monotonic() + self.config.heartbeat_interval
+            self._heartbeat_if_due()
         logger.info("stop requested; builders take no new builds")
         return 0
 
     def _is_idle(self) -> bool:
+        """Tell whether nothing is queued, claimed by this runner or running here."""
         if not self.state.first_scan_done.is_set():
             return False
         token = self.state.idle_token()
         if token is None:
             return False
         try:
-            queued = self.client.count_queued()
+            # A build claimed by this runner while no builder is busy lost its builder
+            # (see QueueMonitor.release_orphaned_claims); it is built after its release.
+            unbuilt = self.client.count_queued()
+            if unbuilt == 0:
+                unbuilt = len(self.client.list_claimed())
         except BuildqError as exc:
             self.counters.increment("nr_errors")
-            logger.error("cannot count queued builds: %s", exc)
+            unlogged = self._idle_check_failures.failed()
+            if unlogged is not None:
+                logger.error(
+                    "cannot count queued builds: %s (%s more failures since the last message; "
+                    "this message repeats at most every %s s)",
+                    exc,
+                    unlogged,
+                    REPEATED_ERROR_LOG_INTERVAL,
+                )
             return False
-        return queued == 0 and self.state.idle_token() == token
+        failures = self._idle_check_failures.succeeded()
+        if failures:
+            logger.info("counting queued builds works again after %s failures", failures)
+        return unbuilt == 0 and self.state.idle_token() == token
+
+    def _heartbeat_if_due(self) -> None:
+        if time.monotonic() >= self._next_heartbeat:
+            self._heartbeat(stopped=False)
+            self._next_heartbeat = time.monotonic() + self.config.heartbeat_interval
 
     def _heartbeat(self, *, stopped: bool) -> None:
         counters = self.counters.snapshot()
@@ -214,27 +240,24 @@ class Runner:
         self.state.stop_claiming.set()
         self.state.wake_builders()
 
-        deadline = time.monotonic() + self.config.grace_period
         running = len(self.state.running_builds())
         if running:
             logger.info(
                 "waiting up to %s s for %s running builds", self.config.grace_period, running
             )
-        for builder in self._builders:
-            while builder.is_alive() and time.monotonic() < deadline and not self._forced.is_set():
-                builder.join(TICK)
+        self._join(self._builders, self.config.grace_period, until_forced=True)
 
         stopped = self.state.stop_all_running("the runner shut down before the build ended")
         if stopped:
             logger.warning("killed %s builds that were still running", stopped)
+        self._join(self._builders, BUILDER_EXIT_TIMEOUT)
         for builder in self._builders:
-            builder.join(BUILDER_EXIT_TIMEOUT)
             if builder.is_alive():
                 logger.error("%s did not stop in time; leaving it behind", builder.name)
 
         if self._monitor is not None:
             self._monitor.stop()
-            self._monitor.join(BUILDER_EXIT_TIMEOUT)
+            self._join([self._monitor], BUILDER_EXIT_TIMEOUT)
 
         try:
             released = self.client.clear_busy()
@@ -249,6 +272,23 @@ class Runner:
         logger.info(
             "runner %s stopped; counters: %s", self.config.runner_id, self.counters.snapshot()
         )
+
+    def _join(
+        self, threads: Sequence[threading.Thread], timeout: float, *, until_forced: bool = False
+    ) -> None:
+        """Wait up to ``timeout`` seconds in all for ``threads`` to end, writing the heartbeat
+        when it is due, so that a runner that shuts down does not look dead.
+
+        With ``until_forced``, a second signal ends the wait early.
+        """
+        deadline = time.monotonic() + timeout
+        for thread in threads:
+            while thread.is_alive():
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or (until_forced and self._forced.is_set()):
+                    return
+                thread.join(min(TICK, remaining))
+                self._heartbeat_if_due()
 
     def _install_signal_handlers(self) -> None:
         def handle(signal_number: int, frame: FrameType | None) -> None:

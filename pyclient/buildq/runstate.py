@@ -58,6 +58,9 @@ class RunState:
         self._running: dict[int, RunningBuild] = {}
         self._active_builders = 0
         self._claim_epoch = 0
+        # Builders whose claim_builds call has not yet returned, or whose claimed build is
+        # not yet in self._running.
+        self._pending_claims = 0
         self._read_keys: set[tuple[int, int]] = set()
         # Set by stop_all_running, so that a build registered afterwards starts out stopped.
         self._shutdown_message: str | None = None
@@ -109,10 +112,39 @@ class RunState:
 
     def begin_claim(self) -> None:
         """Mark a builder busy before it claims, so that the runner never looks idle while a
-        claimed build is on its way to the running set."""
+        claimed build is on its way to the running set.
+
+        The claim counts as pending until :meth:`claim_settled`.
+        """
         with self._lock:
             self._active_builders += 1
             self._claim_epoch += 1
+            self._pending_claims += 1
+
+    def claim_settled(self) -> None:
+        """Record that a builder's claim returned (or failed) and its build, if any, is running."""
+        with self._lock:
+            self._pending_claims -= 1
+
+    def claim_token(self) -> int | None:
+        """Return a token when no claim is pending, else None; see :meth:`running_keys_since`."""
+        with self._lock:
+            if self._pending_claims:
+                return None
+            return self._claim_epoch
+
+    def running_keys_since(self, token: int) -> set[tuple[int, int | None]] | None:
+        """Return the (id, attempt) of every running build, or None when a claim began after
+        ``token`` was taken.
+
+        A result other than None proves that no builder claimed between the token and this
+        call, so every build that this process claimed before this call is in the set
+        unless its builder is done with it.
+        """
+        with self._lock:
+            if self._pending_claims or self._claim_epoch != token:
+                return None
+            return {(entry.build.id, entry.build.attempt) for entry in self._running.values()}
 
     def end_claim(self) -> None:
         """Mark a builder idle again after its claim came back empty or its build ended."""

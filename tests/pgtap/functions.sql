@@ -2,7 +2,7 @@
 -- runners, operators and readers call, and of the internal helpers.
 begin;
 set local client_min_messages = warning;
-select plan(92);
+select plan(96);
 
 create temp table expected_functions (
   name name,
@@ -32,6 +32,7 @@ insert into expected_functions values
   'boolean', 'volatile', true
 ),
 ('clear_busy', '{text}', 'integer', 'volatile', true),
+('release_build', '{bigint,text,integer}', 'boolean', 'volatile', true),
 ('ack_build_notification', '{bigint,integer}', 'boolean', 'volatile', true),
 ('pending_notifications', '{}', 'setof record', 'stable', true),
 ('cancel_build', '{bigint,text}', 'boolean', 'volatile', true),

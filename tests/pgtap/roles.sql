@@ -2,7 +2,7 @@
 -- may not do.
 begin;
 set local client_min_messages = warning;
-select plan(126);
+select plan(129);
 
 create function pg_temp.run_as(role_name text, statement text)
 returns void
@@ -65,6 +65,7 @@ insert into granted_functions values
   'runner'
 ),
 ('clear_busy', '{text}', 'runner'),
+('release_build', '{bigint,text,integer}', 'runner'),
 ('ack_build_notification', '{bigint,integer}', 'runner'),
 ('pending_notifications', '{}', 'runner'),
 ('cancel_build', '{bigint,text}', 'operator'),

@@ -123,13 +123,26 @@ def test_same_recipe_is_cached(
     assert conn.execute("select count(*) from buildq.build_steps").fetchone() == (1,)
 
 
-def remove_recipe_while_slow_runs(cli: Cli, tmp_path: Path, conn: psycopg.Connection,
-                                  builds: Callable[[], dict[str, Any]], poll_interval: str) -> None:
-    """Run a slow job with 1 builder and delete the recipe of the queued job behind it."""
+def remove_recipe_while_slow_runs(
+    cli: Cli,
+    tmp_path: Path,
+    conn: psycopg.Connection,
+    builds: Callable[[], dict[str, Any]],
+    poll_interval: str,
+    wait_for_monitor: bool,
+) -> None:
+    """Run a slow job with 1 builder and delete the recipe of the queued job behind it.
+
+    The slow job ends when the test creates its gate file, after deleting the recipe and,
+    with ``wait_for_monitor``, after the queue monitor has finished the doomed build.
+    """
+    gate = tmp_path / "gate"
+    # The job gives up after about 60 s, so a failed test leaves no process behind.
+    wait_for_gate = f"for i in $(seq 600); do [ -e {gate} ] && exit 0; sleep 0.1; done; exit 1"
     jobset = write_jobset(
         tmp_path,
         {
-            "slow": {"command": "sleep 2", "priority": 10},
+            "slow": {"command": wait_for_gate, "priority": 10},
             "doomed": {"command": "echo never"},
         },
     )
@@ -142,6 +155,13 @@ def remove_recipe_while_slow_runs(cli: Cli, tmp_path: Path, conn: psycopg.Connec
         wait_for(lambda: is_running(conn, "slow"), description="the slow build to start")
         assert builds()["doomed"]["finished"] == 0
         Path(builds()["doomed"]["drv_path"]).unlink()
+        if wait_for_monitor:
+            wait_for(
+                lambda: builds()["doomed"]["finished"] == 1,
+                timeout=RUN_TIMEOUT,
+                description="the queue monitor to abort the doomed build",
+            )
+        gate.touch()
         assert runner.wait(RUN_TIMEOUT) == 0
     finally:
         runner.kill()
@@ -150,7 +170,9 @@ def remove_recipe_while_slow_runs(cli: Cli, tmp_path: Path, conn: psycopg.Connec
 def test_removed_recipe_is_aborted(
     cli: Cli, tmp_path: Path, builds: Callable[[], dict[str, Any]], conn: psycopg.Connection
 ) -> None:
-    remove_recipe_while_slow_runs(cli, tmp_path, conn, builds, poll_interval="0.5")
+    remove_recipe_while_slow_runs(
+        cli, tmp_path, conn, builds, poll_interval="0.5", wait_for_monitor=True
+    )
 
     doomed = builds()["doomed"]
     assert doomed["build_status"] == 3
@@ -165,7 +187,9 @@ def test_builder_aborts_removed_recipe(
 ) -> None:
     # With a 60 s poll interval the monitor scans only at start, so the builder meets
     # the missing recipe when it claims the build.
-    remove_recipe_while_slow_runs(cli, tmp_path, conn, builds, poll_interval="60")
+    remove_recipe_while_slow_runs(
+        cli, tmp_path, conn, builds, poll_interval="60", wait_for_monitor=False
+    )
 
     doomed = builds()["doomed"]
     assert doomed["build_status"] == 3
