@@ -32,6 +32,9 @@ from buildq.monitor import QueueMonitor
 from buildq.ratelimit import RepeatedFailureLog
 from buildq.runstate import RunState
 
+# SQLSTATE of a missing privilege: the login lacks a role, so retrying cannot help.
+INSUFFICIENT_PRIVILEGE = "42501"
+
 __all__ = ["Runner", "RunnerConfig", "default_runner_id"]
 
 logger = logging.getLogger(__name__)
@@ -120,8 +123,21 @@ class Runner:
 
     # -- start -----------------------------------------------------------------------
 
+    def _check_privileges(self) -> None:
+        """Fail at start, not in a retry loop, when the login cannot read the queue."""
+        try:
+            self.client.count_queued()
+        except BuildqError as exc:
+            if exc.sqlstate != INSUFFICIENT_PRIVILEGE:
+                raise
+            raise BuildqError(
+                f"runner {self.config.runner_id} cannot read buildq.builds ({exc}); "
+                "grant the buildq_runner role to this login and run buildq migrate"
+            ) from exc
+
     def _start(self) -> None:
         config = self.config
+        self._check_privileges()
         previous_heartbeat = self.client.register_runner(
             host=socket.gethostname(), pid=os.getpid()
         )

@@ -90,7 +90,8 @@ select function_privs_are(
 from granted_functions as f cross join roles as r
 order by f.name, r.purpose;
 
--- Table privileges: reading for reader and operator, no writing for anyone.
+-- Table privileges: reading for reader and operator, and of builds for the
+-- runner, whose queue monitor scans it; no writing for anyone.
 create temp table tables (name name, readable boolean);
 insert into tables values
 ('builds', true), ('build_steps', true), ('build_statuses', true),
@@ -99,7 +100,10 @@ insert into tables values
 
 select table_privs_are(
   'buildq', t.name, r.role_name,
-  case when t.readable and r.purpose <> 'runner' then array['SELECT'] else array[]::text[] end
+  case
+    when t.readable and (r.purpose <> 'runner' or t.name = 'builds') then array['SELECT']
+    else array[]::text[]
+  end
 )
 from tables as t cross join roles as r
 order by t.name, r.purpose;
