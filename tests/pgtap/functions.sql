@@ -2,7 +2,7 @@
 -- runners, operators and readers call, and of the internal helpers.
 begin;
 set local client_min_messages = warning;
-select plan(96);
+select plan(109);
 
 create temp table expected_functions (
   name name,
@@ -33,6 +33,9 @@ insert into expected_functions values
 ),
 ('clear_busy', '{text}', 'integer', 'volatile', true),
 ('release_build', '{bigint,text,integer}', 'boolean', 'volatile', true),
+('finish_cached_build', '{bigint,text,integer}', 'boolean', 'volatile', true),
+('register_runner', '{text,text,integer}', 'timestamp with time zone', 'volatile', true),
+('update_runner', '{text,jsonb,boolean}', 'boolean', 'volatile', true),
 ('ack_build_notification', '{bigint,integer}', 'boolean', 'volatile', true),
 ('pending_notifications', '{}', 'setof record', 'stable', true),
 ('cancel_build', '{bigint,text}', 'boolean', 'volatile', true),
@@ -49,6 +52,13 @@ insert into expected_functions values
 ('notify_build_events', '{}', 'trigger', 'volatile', false),
 ('reject_build_event_change', '{}', 'trigger', 'volatile', false),
 ('check_status_code', '{integer,boolean}', 'smallint', 'stable', true);
+
+-- Every function of the schema is listed above, so a new one cannot skip
+-- these checks or the privilege checks in roles.sql.
+select functions_are(
+  'buildq', array(select f.name from expected_functions as f),
+  'schema buildq has exactly the listed functions'
+);
 
 select has_function('buildq', f.name, f.args, format('buildq.%s exists', f.name))
 from expected_functions as f order by f.name;

@@ -2,7 +2,7 @@
 -- may not do.
 begin;
 set local client_min_messages = warning;
-select plan(129);
+select plan(138);
 
 create function pg_temp.run_as(role_name text, statement text)
 returns void
@@ -66,6 +66,9 @@ insert into granted_functions values
 ),
 ('clear_busy', '{text}', 'runner'),
 ('release_build', '{bigint,text,integer}', 'runner'),
+('finish_cached_build', '{bigint,text,integer}', 'runner'),
+('register_runner', '{text,text,integer}', 'runner'),
+('update_runner', '{text,jsonb,boolean}', 'runner'),
 ('ack_build_notification', '{bigint,integer}', 'runner'),
 ('pending_notifications', '{}', 'runner'),
 ('cancel_build', '{bigint,text}', 'operator'),
