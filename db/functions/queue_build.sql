@@ -35,9 +35,16 @@ begin
         hint = 'Omit them to use 0.';
   end if;
 
-  if queue_build.timeout <= 0 or queue_build.max_silent <= 0 then
-    raise exception 'timeout % and max_silent % must be positive (job %)',
-      queue_build.timeout, queue_build.max_silent, queue_build.job
+  if queue_build.timeout <= 0 then
+    raise exception 'timeout % must be positive (job %)',
+      queue_build.timeout, queue_build.job
+      using errcode = 'invalid_parameter_value',
+        hint = 'Pass seconds greater than 0, or null for the runner default.';
+  end if;
+
+  if queue_build.max_silent <= 0 then
+    raise exception 'max_silent % must be positive (job %)',
+      queue_build.max_silent, queue_build.job
       using errcode = 'invalid_parameter_value',
         hint = 'Pass seconds greater than 0, or null for the runner default.';
   end if;

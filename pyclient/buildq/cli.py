@@ -63,10 +63,11 @@ def _add_migrate(subparsers: argparse._SubParsersAction) -> None:
         "migrate",
         help="create or upgrade the buildq schema",
         description=(
-            "Apply pending files of db/migrations in order, each in its own "
-            "transaction, then re-apply every file of db/functions. Holds an "
-            "advisory lock, so concurrent runs apply each migration once. "
-            "Fails without changes when an applied migration file was edited."
+            "Apply pending files of db/migrations in order, then re-apply every "
+            "file of db/functions, all in one transaction: a failing file "
+            "changes nothing. Holds an advisory lock, so concurrent runs apply "
+            "each migration once. Fails without changes when an applied "
+            "migration file was edited."
         ),
     )
     add_connection_option(parser)
@@ -384,6 +385,30 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# SQLSTATEs that mean the buildq schema, or part of it, is not installed:
+# invalid_schema_name, undefined_table and undefined_function.
+_SCHEMA_MISSING_SQLSTATES = frozenset({"3F000", "42P01", "42883"})
+
+# invalid_catalog_name: the database named in the connection string does not exist.
+_DATABASE_MISSING_SQLSTATE = "3D000"
+
+
+def _advice_for(exc: BuildqError, command: str) -> str:
+    """Return what to do about an error that the message alone does not say."""
+    cause = exc.__cause__
+    sqlstate = exc.sqlstate
+    if sqlstate is None and isinstance(cause, BuildqError):
+        sqlstate = cause.sqlstate
+    if sqlstate in _SCHEMA_MISSING_SQLSTATES and command != "migrate":
+        return "; the buildq schema is missing or outdated in this database: run `buildq migrate` first"
+    # psycopg reports a failed connection without a SQLSTATE, so the server's
+    # message is the only sign that the database is missing.
+    message = str(exc)
+    if sqlstate == _DATABASE_MISSING_SQLSTATE or ('database "' in message and "does not exist" in message):
+        return "; create the database first (e.g. createdb NAME) or point --dsn or BUILDQ_DSN at another one"
+    return ""
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line and return its exit code."""
     parser = build_parser()
@@ -398,7 +423,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return handler(args)
     except BuildqError as exc:
         logger.debug("command failed", exc_info=True)
-        print(f"buildq {args.command}: error: {exc}", file=sys.stderr)
+        advice = _advice_for(exc, args.command)
+        print(f"buildq {args.command}: error: {exc}{advice}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print(f"buildq {args.command}: interrupted", file=sys.stderr)

@@ -115,3 +115,34 @@ def test_queue_index_partial_on_unfinished(scalar):
     )
 
     assert predicate == "(finished = 0)"
+
+
+def test_every_table_column_commented(conn):
+    rows = conn.execute(
+        "select c.relname || '.' || a.attname"
+        " from pg_catalog.pg_attribute as a"
+        " join pg_catalog.pg_class as c on a.attrelid = c.oid"
+        " join pg_catalog.pg_namespace as n on c.relnamespace = n.oid"
+        " where n.nspname = 'buildq' and c.relkind = 'r'"
+        " and a.attnum > 0 and not a.attisdropped"
+        " and pg_catalog.col_description(c.oid, a.attnum) is null"
+        " order by 1"
+    ).fetchall()
+
+    assert [row[0] for row in rows] == []
+
+
+def test_every_object_commented(conn):
+    rows = conn.execute(
+        "select c.relname from pg_catalog.pg_class as c"
+        " join pg_catalog.pg_namespace as n on c.relnamespace = n.oid"
+        " where n.nspname = 'buildq' and c.relkind in ('r', 'v')"
+        " and pg_catalog.obj_description(c.oid, 'pg_class') is null"
+        " union all"
+        " select p.proname from pg_catalog.pg_proc as p"
+        " join pg_catalog.pg_namespace as n on p.pronamespace = n.oid"
+        " where n.nspname = 'buildq'"
+        " and pg_catalog.obj_description(p.oid, 'pg_proc') is null"
+    ).fetchall()
+
+    assert [row[0] for row in rows] == []
