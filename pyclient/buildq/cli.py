@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from buildq import __version__
-from buildq.client import BuildqClient, BuildSummary
+from buildq.client import DEFAULT_LOCK_TIMEOUT, MAX_LOCK_TIMEOUT, BuildqClient, BuildSummary
 from buildq.enqueue import DEFAULT_STORE, enqueue_jobset
 from buildq.errors import BuildqError
 from buildq.jobset import JobsetError, default_system, read_jobset
@@ -119,6 +119,15 @@ def _non_negative_seconds(text: str) -> float:
     return _seconds(text, allow_zero=True)
 
 
+def _lock_timeout_seconds(text: str) -> float:
+    value = _seconds(text, allow_zero=True)
+    if value > MAX_LOCK_TIMEOUT:
+        raise argparse.ArgumentTypeError(
+            f"must be at most {MAX_LOCK_TIMEOUT} seconds, PostgreSQL's maximum, got {text!r}"
+        )
+    return value
+
+
 def _run_enqueue(args: argparse.Namespace) -> int:
     client = BuildqClient(conninfo=resolve_dsn(args.dsn), max_size=1)
     try:
@@ -177,6 +186,7 @@ def _run_run(args: argparse.Namespace) -> int:
         until_idle=args.until_idle,
         default_timeout=args.default_timeout,
         default_max_silent=args.default_max_silent,
+        lock_timeout=args.lock_timeout,
     )
     return Runner(config).run()
 
@@ -291,6 +301,17 @@ def _add_run_intervals(parser: argparse.ArgumentParser) -> None:
         help=(
             "seconds that running builds get to end after SIGTERM or SIGINT before they "
             "are killed and returned to the queue (default: 30)"
+        ),
+    )
+    parser.add_argument(
+        "--lock-timeout",
+        type=_lock_timeout_seconds,
+        default=DEFAULT_LOCK_TIMEOUT,
+        metavar="SECONDS",
+        help=(
+            "seconds a database call waits for a lock, such as a build row that a session in "
+            "psql holds in an open transaction, before it fails and is retried; 0 means no "
+            f"limit (default: {DEFAULT_LOCK_TIMEOUT:g})"
         ),
     )
 

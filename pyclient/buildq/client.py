@@ -2,8 +2,8 @@
 
 Every call runs in its own transaction on an autocommit connection. Database errors become
 the exceptions of :mod:`buildq.errors`. Transient ones (lost connection, serialization
-failure, deadlock) are retried with exponential backoff, which is safe because every
-transition function is guarded: a repeated finish changes nothing and returns false.
+failure, deadlock, lock timeout) are retried with exponential backoff, which is safe because
+every transition function is guarded: a repeated finish changes nothing and returns false.
 
 Finishing methods follow the rules that keep the runner's bookkeeping exact:
 
@@ -30,13 +30,20 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 
 from buildq.counters import Counters
-from buildq.errors import TransientDatabaseError, map_database_error
+from buildq.errors import (
+    LOCK_NOT_AVAILABLE,
+    BuildqError,
+    TransientDatabaseError,
+    map_database_error,
+)
 
 __all__ = [
     "Build",
     "BuildState",
     "BuildSummary",
     "BuildqClient",
+    "DEFAULT_LOCK_TIMEOUT",
+    "MAX_LOCK_TIMEOUT",
     "QueuedBuild",
     "STATUS_ABORTED",
     "STATUS_SUCCEEDED",
@@ -49,9 +56,16 @@ STATUS_SUCCEEDED = 0
 STATUS_ABORTED = 3
 STATUS_UNSUPPORTED = 9
 
-# serialization_failure and deadlock_detected roll the transaction back for
-# certain. Any other transient error may have struck after the commit.
-_ROLLED_BACK_SQLSTATES = frozenset({"40001", "40P01"})
+#: Default seconds that a call waits for a lock, e.g. a build's row lock, before it fails.
+DEFAULT_LOCK_TIMEOUT = 30.0
+
+#: Largest lock timeout in seconds: PostgreSQL's lock_timeout is at most 2**31 - 1 ms.
+MAX_LOCK_TIMEOUT = (2**31 - 1) / 1000
+
+# serialization_failure, deadlock_detected and lock_not_available roll the
+# transaction back for certain. Any other transient error may have struck after
+# the commit.
+_ROLLED_BACK_SQLSTATES = frozenset({"40001", "40P01", LOCK_NOT_AVAILABLE})
 
 T = TypeVar("T")
 
@@ -123,8 +137,11 @@ class BuildqClient:
     of up to ``retry_base_delay * 2**n`` seconds (at most ``retry_max_delay``) between tries.
     The pool keeps ``min_size`` to ``max_size`` connections. Opening a connection, and
     waiting for a pooled one, each time out after ``connect_timeout`` seconds, and a timeout
-    counts as a transient error. :meth:`open` must be called first, or the client used as a
-    context manager.
+    counts as a transient error. ``lock_timeout`` is set as PostgreSQL's lock_timeout on
+    every pooled connection and on those of :meth:`connect`: a statement that waits longer
+    than that many seconds for a lock fails with SQLSTATE 55P03, which is retried like the
+    other transient errors. 0 means no limit, and None leaves the server's setting alone.
+    :meth:`open` must be called first, or the client used as a context manager.
     """
 
     def __init__(
@@ -139,10 +156,15 @@ class BuildqClient:
         retry_attempts: int = 5,
         retry_base_delay: float = 0.1,
         retry_max_delay: float = 5.0,
+        lock_timeout: float | None = DEFAULT_LOCK_TIMEOUT,
         application_name: str = "buildq",
     ) -> None:
         if retry_attempts < 1:
             raise ValueError(f"retry_attempts must be at least 1, got {retry_attempts}")
+        if lock_timeout is not None and not (0 <= lock_timeout <= MAX_LOCK_TIMEOUT):
+            raise ValueError(
+                f"lock_timeout must be from 0 to {MAX_LOCK_TIMEOUT} seconds, got {lock_timeout}"
+            )
         if runner_id == "":
             raise ValueError("runner_id must not be empty; pass None for no runner")
         self.conninfo = conninfo
@@ -152,6 +174,7 @@ class BuildqClient:
         self.retry_attempts = retry_attempts
         self.retry_base_delay = retry_base_delay
         self.retry_max_delay = retry_max_delay
+        self.lock_timeout = lock_timeout
         # Opening a connection, pooled or not, to an unreachable server fails after
         # connect_timeout seconds instead of the operating system's TCP timeout.
         # libpq takes whole seconds.
@@ -168,6 +191,7 @@ class BuildqClient:
             open=False,
             name=application_name,
             timeout=connect_timeout,
+            configure=self._configure_connection,
         )
 
     # -- lifecycle -----------------------------------------------------------------
@@ -204,9 +228,25 @@ class BuildqClient:
         The attempt gives up after ``connect_timeout`` seconds.
         """
         try:
-            return psycopg.connect(self.conninfo, **self._connect_kwargs)
+            conn = psycopg.connect(self.conninfo, **self._connect_kwargs)
         except psycopg.Error as exc:
             raise map_database_error(exc) from exc
+        try:
+            self._configure_connection(conn)
+        except psycopg.Error as exc:
+            conn.close()
+            raise map_database_error(exc) from exc
+        return conn
+
+    def _configure_connection(self, conn: psycopg.Connection[Any]) -> None:
+        """Set the session's lock_timeout; the pool calls this on each new connection."""
+        if self.lock_timeout is None:
+            return
+        milliseconds = round(self.lock_timeout * 1000)
+        if self.lock_timeout > 0:
+            # Rounding must not turn a positive timeout below 0.5 ms into 0, which means no limit.
+            milliseconds = max(1, milliseconds)
+        conn.execute("select set_config('lock_timeout', %s, false)", (f"{milliseconds}ms",))
 
     # -- queue and claims ----------------------------------------------------------
 
@@ -691,28 +731,61 @@ class BuildqClient:
                 if exc.sqlstate not in _ROLLED_BACK_SQLSTATES:
                     tries.maybe_committed = True
                 if tries.count >= self.retry_attempts:
-                    logger.error(
-                        "%s failed (build %s) after %s tries: %s",
-                        call_name,
-                        build_id,
-                        tries.count,
-                        error,
-                    )
+                    self._log_transient_error(call_name, build_id, tries.count, exc, error)
                     raise error from exc
                 ceiling = self.retry_base_delay * 2 ** (tries.count - 1)
                 delay = random.uniform(0, min(self.retry_max_delay, ceiling))
                 self.counters.increment("nr_retries")
-                logger.warning(
-                    "%s failed (build %s) with a transient error, try %s of %s, "
-                    "retrying in %.2f s: %s",
-                    call_name,
-                    build_id,
-                    tries.count,
-                    self.retry_attempts,
-                    delay,
-                    error,
-                )
+                self._log_transient_error(call_name, build_id, tries.count, exc, error, delay)
                 time.sleep(delay)
+
+    def _log_transient_error(
+        self,
+        call_name: str,
+        build_id: int | None,
+        try_number: int,
+        exc: psycopg.Error,
+        error: BuildqError,
+        retry_delay: float | None = None,
+    ) -> None:
+        """Log one failed try: a warning before a retry, an error when ``retry_delay`` is
+        None because the call gives up."""
+        call = call_name if build_id is None else f"{call_name} (build {build_id})"
+        if exc.sqlstate != LOCK_NOT_AVAILABLE:
+            cause, advice = "with a transient error", ""
+        else:
+            waited = "" if self.lock_timeout is None else f" after {self.lock_timeout:g} s"
+            cause = f"because a lock wait timed out{waited}"
+            advice = (
+                ". Another session holds a lock that this call needs, for example a "
+                "transaction left open in psql. Find it with: select * from pg_stat_activity "
+                "where state = 'idle in transaction'"
+            )
+            if 1 < try_number < self.retry_attempts:
+                # Only the first and the last try log the advice, so retries do not repeat it.
+                advice = ""
+
+        if retry_delay is None:
+            logger.error(
+                "%s failed %s, try %s of %s, giving up: %s%s",
+                call,
+                cause,
+                try_number,
+                self.retry_attempts,
+                error,
+                advice,
+            )
+        else:
+            logger.warning(
+                "%s failed %s, try %s of %s, retrying in %.2f s: %s%s",
+                call,
+                cause,
+                try_number,
+                self.retry_attempts,
+                retry_delay,
+                error,
+                advice,
+            )
 
 
 @dataclass

@@ -21,6 +21,7 @@ __all__ = [
     "MigrationError",
     "map_database_error",
     "TRANSIENT_SQLSTATES",
+    "LOCK_NOT_AVAILABLE",
 ]
 
 
@@ -51,7 +52,8 @@ class InvalidArgument(BuildqError):
 
 
 class TransientDatabaseError(BuildqError):
-    """A failure that may pass on retry: lost connection, serialization failure, deadlock."""
+    """A failure that may pass on retry: lost connection, serialization failure, deadlock,
+    lock timeout."""
 
 
 class DatabaseError(BuildqError):
@@ -71,11 +73,17 @@ _BY_SQLSTATE: dict[str, type[BuildqError]] = {
     "22023": InvalidArgument,
 }
 
-# serialization_failure, deadlock_detected, and the connection exceptions of
-# class 08; admin_shutdown and crash_shutdown (57P01, 57P02) and
-# cannot_connect_now (57P03) also end a connection without a fault of the call.
+# lock_not_available: a lock wait outlasted lock_timeout, usually because another
+# session holds a row lock in a transaction left open. The server cancels the
+# statement, so the transaction of an autocommit call is rolled back.
+LOCK_NOT_AVAILABLE = "55P03"
+
+# serialization_failure, deadlock_detected, lock_not_available, and the
+# connection exceptions of class 08; admin_shutdown and crash_shutdown (57P01,
+# 57P02) and cannot_connect_now (57P03) also end a connection without a fault
+# of the call.
 TRANSIENT_SQLSTATES = frozenset(
-    {"40001", "40P01", "57P01", "57P02", "57P03"},
+    {"40001", "40P01", LOCK_NOT_AVAILABLE, "57P01", "57P02", "57P03"},
 )
 
 

@@ -25,7 +25,7 @@ from pathlib import Path
 from types import FrameType
 
 from buildq.builder import Builder, BuilderSettings
-from buildq.client import BuildqClient
+from buildq.client import DEFAULT_LOCK_TIMEOUT, BuildqClient
 from buildq.counters import Counters
 from buildq.errors import BuildqError
 from buildq.monitor import QueueMonitor
@@ -61,7 +61,10 @@ def default_runner_id() -> str:
 
 @dataclass(frozen=True)
 class RunnerConfig:
-    """Settings of one runner process. Intervals and periods are seconds."""
+    """Settings of one runner process. Intervals, periods and timeouts are seconds.
+
+    ``lock_timeout`` limits each database call's wait for a lock; 0 means no limit.
+    """
 
     conninfo: str
     runner_id: str
@@ -76,6 +79,7 @@ class RunnerConfig:
     until_idle: bool = False
     default_timeout: int | None = None
     default_max_silent: int | None = None
+    lock_timeout: float = DEFAULT_LOCK_TIMEOUT
 
 
 class Runner:
@@ -94,6 +98,7 @@ class Runner:
             # One connection per builder, one for the monitor, one for the heartbeat.
             min_size=1,
             max_size=config.builders + 2,
+            lock_timeout=config.lock_timeout,
         )
         self._signalled = threading.Event()
         self._forced = threading.Event()
@@ -156,11 +161,12 @@ class Runner:
                 released,
             )
         logger.info(
-            "runner %s started: pid %s, %s builders, systems %s",
+            "runner %s started: pid %s, %s builders, systems %s, lock timeout %s",
             config.runner_id,
             os.getpid(),
             config.builders,
             ", ".join(config.systems),
+            f"{config.lock_timeout:g} s" if config.lock_timeout > 0 else "none",
         )
 
         self._monitor = QueueMonitor(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from buildq import cli
 from buildq.cli import main
 
 
@@ -45,3 +46,43 @@ def test_missing_database_says_create(db, capsys):
 
     assert code == 1
     assert "create the database first" in error
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("-1", "must be 0 or more seconds, got '-1'"),
+        ("thirty", "invalid number of seconds 'thirty'"),
+        ("nan", "got 'nan'"),
+        ("3e6", "must be at most 2147483.647 seconds"),
+    ],
+)
+def test_invalid_lock_timeout_exits_2(value, expected, capsys):
+    with pytest.raises(SystemExit) as caught:
+        main(["run", f"--lock-timeout={value}"])
+    error = capsys.readouterr().err
+
+    assert caught.value.code == 2
+    assert error.count("\n") == 1
+    assert "--lock-timeout" in error
+    assert expected in error
+
+
+@pytest.mark.parametrize(
+    ("arguments", "expected"),
+    [([], 30.0), (["--lock-timeout", "0"], 0.0), (["--lock-timeout", "2.5"], 2.5)],
+)
+def test_lock_timeout_reaches_runner_config(arguments, expected, monkeypatch):
+    configs = []
+
+    class RecordingRunner:
+        def __init__(self, config):
+            configs.append(config)
+
+        def run(self):
+            return 0
+
+    monkeypatch.setattr(cli, "Runner", RecordingRunner)
+
+    assert main(["run", *arguments]) == 0
+    assert configs[0].lock_timeout == expected

@@ -135,3 +135,19 @@ def test_shutdown_writes_heartbeat(
 
     assert False in client.heartbeats
     assert client.heartbeats[-1] is True
+
+
+@pytest.mark.parametrize("seconds", [0.0, 2.5])
+def test_lock_timeout_reaches_client(tmp_path: Path, seconds: float) -> None:
+    config = RunnerConfig(
+        conninfo="",
+        runner_id="unit-runner",
+        builders=1,
+        systems=("x86_64-linux",),
+        log_dir=tmp_path,
+        work_dir=tmp_path,
+        max_log_bytes=1000,
+        lock_timeout=seconds,
+    )
+
+    assert Runner(config).client.lock_timeout == seconds
