@@ -1,4 +1,5 @@
--- Record the result of a build exactly once.
+-- Record the result of an unfinished build. The guarded update lets exactly
+-- one of several concurrent callers win, and the others get false.
 create or replace function buildq.finish_build(
   build_id bigint,
   status integer,

@@ -1,4 +1,5 @@
--- Record the result of a busy step exactly once.
+-- Record the result of a busy step. The guarded update lets exactly one of
+-- several concurrent callers win, and the others get false.
 create or replace function buildq.finish_build_step(
   build_id bigint,
   step_nr integer,
