@@ -55,7 +55,7 @@ def scratch_database(server_dsn: str) -> Iterator[str]:
 
 
 def queue_builds(dsn: str, count: int) -> list[int]:
-    """Queue count builds in one statement and return their ids."""
+    """Queue ``count`` builds in one statement and return their ids."""
     with psycopg.connect(dsn, autocommit=True) as conn:
         rows = conn.execute(
             "select buildq.queue_build('bench', 'x86_64-linux', '/store/bench-' || n)"
@@ -66,7 +66,10 @@ def queue_builds(dsn: str, count: int) -> list[int]:
 
 
 def run_race(dsn: str, builds: int, threads: int) -> dict[str, float]:
-    """Let threads race to finish each build; return rate and winner counts."""
+    """Race ``threads`` threads to finish each build and return the rate and the wrong races.
+
+    A race is wrong when it had no winner or more than one.
+    """
     build_ids = queue_builds(dsn, builds)
     barrier = threading.Barrier(threads)
     winners: Counter[int] = Counter()
@@ -104,7 +107,10 @@ def run_race(dsn: str, builds: int, threads: int) -> dict[str, float]:
 
 
 def run_pipeline(dsn: str, builds: int, threads: int, batch: int) -> dict[str, float]:
-    """Claim, step and finish every build with threads workers."""
+    """Claim, step and finish every build with ``threads`` workers and return the rate.
+
+    The result also counts the builds that were claimed twice or never.
+    """
     queue_builds(dsn, builds)
     claimed: Counter[int] = Counter()
     lock = threading.Lock()
@@ -152,9 +158,9 @@ def run_pipeline(dsn: str, builds: int, threads: int, batch: int) -> dict[str, f
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--dsn", default=os.environ.get("BUILDQ_DSN", ""), help="server to use (default: $BUILDQ_DSN, else libpq's PG* variables)")
-    parser.add_argument("--builds", type=int, default=2000, help="builds per workload (default: 2000)")
-    parser.add_argument("--threads", type=int, default=8, help="threads, each with its own connection (default: 8)")
+    parser.add_argument("--dsn", default=os.environ.get("BUILDQ_DSN", ""), help="connection string of the server to use (default: $BUILDQ_DSN, else libpq's PG* variables)")
+    parser.add_argument("--builds", type=int, default=2000, help="number of builds per workload (default: 2000)")
+    parser.add_argument("--threads", type=int, default=8, help="number of threads, each with its own connection (default: 8)")
     parser.add_argument("--batch", type=int, default=4, help="max_count per claim in the pipeline (default: 4)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
@@ -164,10 +170,10 @@ def main() -> int:
         pipeline = run_pipeline(dsn, args.builds, args.threads, args.batch)
 
     print(f"race:     {args.builds} builds x {args.threads} threads in {race['seconds']:.2f} s "
-          f"= {race['races_per_s']:.0f} races/s; builds without exactly one winner: {race['wrong']:.0f}")
+          f"= {race['races_per_s']:.0f} races/s, builds without exactly one winner: {race['wrong']:.0f}")
     print(f"pipeline: {args.builds} builds, {args.threads} workers, batch {args.batch} in "
-          f"{pipeline['seconds']:.2f} s = {pipeline['builds_per_s']:.0f} builds/s; "
-          f"claimed twice: {pipeline['claimed_twice']:.0f}; never claimed: {pipeline['never_claimed']:.0f}")
+          f"{pipeline['seconds']:.2f} s = {pipeline['builds_per_s']:.0f} builds/s, "
+          f"claimed twice: {pipeline['claimed_twice']:.0f}, never claimed: {pipeline['never_claimed']:.0f}")
     failed = race["wrong"] or pipeline["claimed_twice"] or pipeline["never_claimed"]
     return 1 if failed else 0
 

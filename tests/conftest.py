@@ -1,12 +1,13 @@
 """Database fixtures: one template migrated per session, a fresh copy per test.
 
-Server choice, in order:
-- PGHOST is set: use that server (PGPORT, PGUSER, PGPASSWORD as libpq reads
-  them; PGUSER defaults to postgres), through postgresql_noproc.
+The server is chosen in this order:
+- PGHOST is set: the tests use that server through postgresql_noproc, with
+  PGPORT, PGUSER and PGPASSWORD as libpq reads them, but PGUSER defaults to
+  postgres.
 - running as a non-root user: pytest-postgresql starts a private cluster with
-  the pg_ctl found on PATH or under /usr/lib/postgresql (BUILDQ_PG_CTL
-  overrides it).
-- running as root with no PGHOST: PostgreSQL refuses to run as root, so the
+  the newest pg_ctl under /usr/lib/postgresql, else the one on PATH.
+  BUILDQ_PG_CTL overrides the choice.
+- running as root with no PGHOST: PostgreSQL does not run as root, so the
   tests use 127.0.0.1:5432 as user postgres.
 """
 
@@ -56,11 +57,11 @@ def _process_alive(pid: int) -> bool:
 
 
 def drop_stale_databases(host: str, port: int | str, user: str, password: str | None) -> None:
-    """Drop test databases left by pytest processes of this machine that died.
+    """Drop the test databases of pytest processes on this machine that died.
 
-    Only for a server on this machine, where the process id in the name
-    identifies the run; a run killed before its teardown leaves its template
-    behind, and nothing else would ever remove it.
+    A run killed before its teardown leaves its template behind, and nothing else
+    would ever remove it. Only a server on this machine is cleaned, because only
+    there does the process id in a database name identify a run.
     """
     if not (host.startswith("/") or host in {"127.0.0.1", "localhost", "::1"}):
         return
@@ -116,7 +117,7 @@ postgresql = factories.postgresql("postgresql_server")
 
 @dataclass(frozen=True)
 class Database:
-    """A fresh test database: its connection string and a way to connect."""
+    """Fresh test database, with its connection string and a way to connect."""
 
     dsn: str
 
@@ -154,6 +155,6 @@ def require_extension(connection: psycopg.Connection, name: str) -> None:
     if available is None:
         message = f"PostgreSQL extension {name} is not installed on the server"
         if os.environ.get(REQUIRE_EXTENSIONS_ENV) == "1":
-            pytest.fail(f"{message}; install it (Debian: postgresql-15-{name.replace('_', '-')})")
+            pytest.fail(f"{message}. Install it (Debian: postgresql-15-{name.replace('_', '-')}).")
         pytest.skip(message)
     connection.execute(sql.SQL("create extension if not exists {}").format(sql.Identifier(name)))

@@ -1,5 +1,5 @@
-# Shared by examples/demo, .ci/test and .ci/run: create or refresh the
-# project's virtualenv.
+# Create or refresh the project's virtualenv. examples/demo, .ci/test and
+# .ci/run source this file.
 
 # ensure_venv REPO VENV EXTRAS
 # Create VENV with python3 when missing and install REPO editable with the
@@ -12,7 +12,7 @@ ensure_venv() {
   if [ -x "$venv/bin/python" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
     return 0
   fi
-  command -v python3 >/dev/null || { echo "python3 not found; install Python 3.11 or newer" >&2; return 1; }
+  command -v python3 >/dev/null || { echo "python3 not found. Install Python 3.11 or newer." >&2; return 1; }
   if [ ! -x "$venv/bin/python" ]; then
     echo "creating virtualenv $venv" >&2
     python3 -m venv "$venv"

@@ -1,10 +1,10 @@
-"""Builder threads: claim a build, run its recipe as one step, record the step and the build.
+"""Builder threads, which claim builds and run each recipe as one build step.
 
-A builder records a result only through the guarded functions, so when the queue monitor
-or a person finished the build first, the builder's finish returns false and changes
-nothing. When the monitor finds that a running build was finished elsewhere, it sets the
-build's stop event; the executor kills the process and the builder records only its own
-step, never the build.
+A builder records the step and the build only through the guarded functions, so when the
+queue monitor or a person finished the build first, the builder's finish returns false and
+changes nothing. When the monitor finds that a running build was finished elsewhere, it
+sets the build's stop event. The executor then kills the process, and the builder records
+only its own step, never the build.
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ class BuilderSettings:
 
 
 class Builder(threading.Thread):
-    """One builder thread: builds one build at a time until the runner stops claiming."""
+    """Builder thread that builds one build at a time until the runner stops claiming."""
 
     def __init__(
         self, *, number: int, client: BuildqClient, state: RunState, settings: BuilderSettings
@@ -71,9 +71,10 @@ class Builder(threading.Thread):
                 claimed = self._claim_and_build()
             except BuildqError as exc:
                 self.state.counters.increment("nr_errors")
-                # Errors while building are caught in _claim_and_build, so this one is the claim's.
+                # _claim_and_build catches the errors raised while building, so this error
+                # comes from the claim.
                 logger.error(
-                    "%s: claiming a build failed: %s; trying again within %s s",
+                    "%s: claiming a build failed: %s. Trying again within %s s",
                     self.name,
                     exc,
                     self.settings.poll_interval,
@@ -88,7 +89,7 @@ class Builder(threading.Thread):
         logger.info("%s stopped", self.name)
 
     def _claim_and_build(self) -> bool:
-        """Claim one build and build it; returns whether there was a build to claim."""
+        """Claim one build, build it and return whether there was a build to claim."""
         self.state.begin_claim()
         try:
             running = self._claim()
@@ -106,7 +107,10 @@ class Builder(threading.Thread):
             self.state.end_claim()
 
     def _claim(self) -> RunningBuild | None:
-        """Claim one build and register it as running; returns None when nothing is queued."""
+        """Claim one build, register it as running and return its entry.
+
+        Returns None when nothing is queued.
+        """
         try:
             builds = self.client.claim_builds(max_count=1, systems=self.settings.systems)
             if not builds:
@@ -128,19 +132,19 @@ class Builder(threading.Thread):
         try:
             if isinstance(error, TransientDatabaseError):
                 logger.error(
-                    "build %s: recording failed after retries: %s; releasing the build",
+                    "build %s: recording failed after retries: %s. Releasing the build",
                     build.id,
                     error,
                 )
                 self.client.release_build(build)
             else:
-                logger.error("build %s: recording failed: %s; aborting the build", build.id, error)
+                logger.error("build %s: recording failed: %s. Aborting the build", build.id, error)
                 self.client.abort_build(build, f"the runner cannot record the result: {error}")
         except BuildqError as exc:
             self.state.counters.increment("nr_errors")
             logger.error(
-                "build %s: giving the build back failed: %s; the queue monitor releases it "
-                "later, or clear_busy at the runner's exit",
+                "build %s: giving the build back failed: %s. The queue monitor releases it "
+                "later, or clear_busy does at the runner's exit",
                 build.id,
                 exc,
             )
@@ -158,7 +162,9 @@ class Builder(threading.Thread):
         except RecipeError as exc:
             self.state.mark_process_ended(running)
             reason = GARBAGE_COLLECTED_REASON if not os.path.lexists(build.drv_path) else str(exc)
-            logger.info("build %s: cannot read its recipe: %s; aborting the build", build.id, exc)
+            logger.info(
+                "build %s: reading its recipe failed: %s. Aborting the build", build.id, exc
+            )
             self.client.abort_build(build, reason)
             return
         recipe = self._with_limits(recipe, build)
@@ -169,9 +175,9 @@ class Builder(threading.Thread):
         if cached is not None:
             self.state.mark_process_ended(running)
             if cached:
-                logger.info("build %s: its recipe already succeeded; not building it", build.id)
+                logger.info("build %s: not built because its recipe already succeeded", build.id)
             else:
-                logger.info("build %s: another actor finished it first; not building it", build.id)
+                logger.info("build %s: not built because another actor finished it first", build.id)
             return
 
         step_nr = self.client.create_build_step(
@@ -236,13 +242,14 @@ class Builder(threading.Thread):
         )
         if not recorded:
             logger.info(
-                "build %s: another actor finished it first; its result (status %s) is not recorded",
+                "build %s: another actor finished it first, so its result (status %s) "
+                "is not recorded",
                 build.id,
                 status,
             )
 
     def _record_stopped(self, running: RunningBuild, step_nr: int, outcome: BuildOutcome) -> None:
-        """Finish the step of a build whose process the runner killed; leave the build alone."""
+        """Finish the step of a build whose process the runner killed, but not the build itself."""
         build = running.build
         message = running.stop_message or "stopped by the runner"
         status = STATUS_ABORTED
@@ -251,7 +258,7 @@ class Builder(threading.Thread):
             if state is not None and state.finished and state.build_status == STATUS_CANCELLED:
                 status = STATUS_CANCELLED
         logger.info(
-            "build %s: process stopped (%s); this runner does not finish the build",
+            "build %s: process stopped (%s), so this runner finishes the step but not the build",
             build.id,
             message,
         )

@@ -54,7 +54,7 @@ def _run_migrate(args: argparse.Namespace) -> int:
         return 0
     result = migrate(conninfo, sql_dir)
     applied = ", ".join(str(version) for version in result.applied) or "none"
-    print(f"migrations applied: {applied}; function files applied: {result.function_files}")
+    print(f"migrations applied: {applied}, function files applied: {result.function_files}")
     return 0
 
 
@@ -74,7 +74,7 @@ def _add_migrate(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--sql-dir",
         type=Path,
-        help="directory holding migrations/ and functions/ (default: this checkout's db/)",
+        help="directory that contains migrations/ and functions/ (default: this checkout's db/)",
     )
     parser.add_argument(
         "--dry-run",
@@ -166,7 +166,7 @@ def _add_enqueue(subparsers: argparse._SubParsersAction) -> None:
         dest="jobs",
         action="append",
         metavar="NAME",
-        help="queue only this job; repeat for more (default: every job)",
+        help="queue only the job NAME. Repeat the option to queue more jobs (default: every job)",
     )
     parser.set_defaults(handler=_run_enqueue)
 
@@ -207,10 +207,10 @@ def _add_run(subparsers: argparse._SubParsersAction) -> None:
         type=_runner_id,
         default=default_runner_id(),
         help=(
-            "id recorded as claimed_by and finished_by; keep it stable across restarts, "
-            "because start-up releases what an earlier process with this id left busy; "
-            "give two runners on one host different ids (default: the host name, "
-            f"{default_runner_id()!r})"
+            "id recorded as claimed_by and finished_by. Keep it stable across restarts, "
+            "because start-up releases the builds and steps that an earlier process with "
+            "this id left busy. Give two runners on one host different ids "
+            f"(default: the host name, {default_runner_id()!r})"
         ),
     )
     parser.add_argument(
@@ -226,8 +226,9 @@ def _add_run(subparsers: argparse._SubParsersAction) -> None:
         action="append",
         metavar="SYSTEM",
         help=(
-            "system the builders build; repeat for more; queued builds of other systems "
-            f"are finished as unsupported (default: this machine's, {default_system()!r})"
+            "system that the builders build. Repeat the option for more systems. Queued builds "
+            "of other systems are finished as unsupported (default: this machine's, "
+            f"{default_system()!r})"
         ),
     )
     _add_run_paths_and_limits(parser)
@@ -259,7 +260,8 @@ def _add_run_paths_and_limits(parser: argparse.ArgumentParser) -> None:
         default=DEFAULT_MAX_LOG_BYTES,
         metavar="BYTES",
         help=(
-            "log size at which a build is killed as log limit exceeded (status 10) "
+            "maximum log size in bytes of one build step. A build whose log exceeds it is "
+            "killed with status 10, log limit exceeded "
             f"(default: {DEFAULT_MAX_LOG_BYTES}, 1 MiB)"
         ),
     )
@@ -267,13 +269,13 @@ def _add_run_paths_and_limits(parser: argparse.ArgumentParser) -> None:
         "--default-timeout",
         type=_positive_int,
         metavar="SECONDS",
-        help="total time limit for builds whose job sets none (default: no limit)",
+        help="total time limit in seconds for builds whose job sets none (default: no limit)",
     )
     parser.add_argument(
         "--default-max-silent",
         type=_positive_int,
         metavar="SECONDS",
-        help="limit on seconds without log output for builds whose job sets none "
+        help="maximum seconds without log output for builds whose job sets none "
         "(default: no limit)",
     )
 
@@ -309,9 +311,9 @@ def _add_run_intervals(parser: argparse.ArgumentParser) -> None:
         default=DEFAULT_LOCK_TIMEOUT,
         metavar="SECONDS",
         help=(
-            "seconds a database call waits for a lock, such as a build row that a session in "
-            "psql holds in an open transaction, before it fails and is retried; 0 means no "
-            f"limit (default: {DEFAULT_LOCK_TIMEOUT:g})"
+            "maximum seconds that a database call waits for a lock, such as a build's row "
+            "lock held by an open transaction in psql, before the call fails and is retried. "
+            f"0 means no limit (default: {DEFAULT_LOCK_TIMEOUT:g})"
         ),
     )
 
@@ -370,7 +372,7 @@ def _add_status(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=_run_status)
 
 
-# Each entry adds one subcommand; modules that provide more subcommands
+# Each entry adds one subcommand. Modules that provide more subcommands
 # register them here.
 SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     _add_migrate,
@@ -381,7 +383,7 @@ SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
 
 
 class _ArgumentParser(argparse.ArgumentParser):
-    """An argument parser that reports invalid usage in one line instead of the usage text."""
+    """Argument parser that reports invalid usage in one line instead of the usage text."""
 
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
@@ -415,18 +417,28 @@ _DATABASE_MISSING_SQLSTATE = "3D000"
 
 
 def _advice_for(exc: BuildqError, command: str) -> str:
-    """Return what to do about an error that the message alone does not say."""
+    """Return advice to append to the message of ``exc``, or "" when none applies.
+
+    The advice names the next step for a missing buildq schema or a missing database,
+    which the server's message does not give.
+    """
     cause = exc.__cause__
     sqlstate = exc.sqlstate
     if sqlstate is None and isinstance(cause, BuildqError):
         sqlstate = cause.sqlstate
     if sqlstate in _SCHEMA_MISSING_SQLSTATES and command != "migrate":
-        return "; the buildq schema is missing or outdated in this database: run `buildq migrate` first"
+        return (
+            ". The buildq schema is missing or outdated in this database, "
+            "so run `buildq migrate` first"
+        )
     # psycopg reports a failed connection without a SQLSTATE, so the server's
     # message is the only sign that the database is missing.
     message = str(exc)
     if sqlstate == _DATABASE_MISSING_SQLSTATE or ('database "' in message and "does not exist" in message):
-        return "; create the database first (e.g. createdb NAME) or point --dsn or BUILDQ_DSN at another one"
+        return (
+            ". Either create the database first (e.g. createdb NAME) or point --dsn or "
+            "BUILDQ_DSN at another one"
+        )
     return ""
 
 

@@ -59,7 +59,7 @@ STATUS_UNSUPPORTED = 9
 #: Default seconds that a call waits for a lock, e.g. a build's row lock, before it fails.
 DEFAULT_LOCK_TIMEOUT = 30.0
 
-#: Largest lock timeout in seconds: PostgreSQL's lock_timeout is at most 2**31 - 1 ms.
+#: Maximum lock timeout in seconds, because PostgreSQL's lock_timeout is at most 2**31 - 1 ms.
 MAX_LOCK_TIMEOUT = (2**31 - 1) / 1000
 
 # serialization_failure, deadlock_detected and lock_not_available roll the
@@ -72,11 +72,11 @@ T = TypeVar("T")
 
 @dataclass(eq=False)
 class Build:
-    """A build as read by one thread of this process: the queue monitor or a builder.
+    """Build row as read by one thread of this process, the queue monitor or a builder.
 
     ``attempt`` is the attempt the thread acts for: the claimed attempt for a builder, the
     queued one for the queue monitor. Finishing calls pass it, so a finish lands only while
-    the build is still in that attempt; None finishes whatever attempt is current.
+    the build is still in that attempt. None finishes whatever attempt is current.
     ``finished_in_db`` is set once a finishing call for this build has returned.
     """
 
@@ -103,7 +103,7 @@ class QueuedBuild:
 
 @dataclass(frozen=True)
 class BuildState:
-    """The columns of a build row that show whether a running build is still wanted."""
+    """Columns of a build row that show whether a running build is still wanted."""
 
     id: int
     finished: bool
@@ -114,8 +114,10 @@ class BuildState:
 
 @dataclass(frozen=True)
 class BuildSummary:
-    """One line of `buildq status`. ``size`` is bytes; ``status_name`` is queued or running
-    for an unfinished build."""
+    """Row of the `buildq status` table.
+
+    ``size`` is in bytes. ``status_name`` is queued or running for an unfinished build.
+    """
 
     id: int
     job: str
@@ -129,18 +131,22 @@ class BuildSummary:
 
 
 class BuildqClient:
-    """Calls the functions of the buildq schema through a pool of autocommit connections.
+    """Client that calls the buildq schema's functions over a pool of autocommit connections.
 
     ``runner_id`` is recorded as ``finished_by`` of every finish and as the runner of claims
-    and steps; without it, finishes record the database user. A call that fails with a
-    transient error is tried up to ``retry_attempts`` times in all, sleeping a random time
-    of up to ``retry_base_delay * 2**n`` seconds (at most ``retry_max_delay``) between tries.
+    and steps. Without it, finishes record the database user.
+
+    A call that fails with a transient error is tried up to ``retry_attempts`` times in all,
+    sleeping a random time of up to ``retry_base_delay * 2**n`` seconds (at most
+    ``retry_max_delay``) between tries.
+
     The pool keeps ``min_size`` to ``max_size`` connections. Opening a connection, and
     waiting for a pooled one, each time out after ``connect_timeout`` seconds, and a timeout
     counts as a transient error. ``lock_timeout`` is set as PostgreSQL's lock_timeout on
-    every pooled connection and on those of :meth:`connect`: a statement that waits longer
+    every pooled connection and on those of :meth:`connect`. A statement that waits longer
     than that many seconds for a lock fails with SQLSTATE 55P03, which is retried like the
     other transient errors. 0 means no limit, and None leaves the server's setting alone.
+
     :meth:`open` must be called first, or the client used as a context manager.
     """
 
@@ -166,7 +172,10 @@ class BuildqClient:
                 f"lock_timeout must be from 0 to {MAX_LOCK_TIMEOUT} seconds, got {lock_timeout}"
             )
         if runner_id == "":
-            raise ValueError("runner_id must not be empty; pass None for no runner")
+            raise ValueError(
+                "runner_id must not be empty. Pass None for a client without a runner."
+            )
+
         self.conninfo = conninfo
         self.runner_id = runner_id
         self.counters = counters if counters is not None else Counters()
@@ -175,6 +184,7 @@ class BuildqClient:
         self.retry_base_delay = retry_base_delay
         self.retry_max_delay = retry_max_delay
         self.lock_timeout = lock_timeout
+
         # Opening a connection, pooled or not, to an unreachable server fails after
         # connect_timeout seconds instead of the operating system's TCP timeout.
         # libpq takes whole seconds.
@@ -183,6 +193,7 @@ class BuildqClient:
             "application_name": application_name,
             "connect_timeout": max(1, round(connect_timeout)),
         }
+
         self._pool = ConnectionPool(
             conninfo,
             min_size=min_size,
@@ -212,7 +223,7 @@ class BuildqClient:
         logger.debug("connection pool %s opened", self._pool.name)
 
     def close(self) -> None:
-        """Close the pool; later calls raise."""
+        """Close the pool, after which calls raise."""
         self._pool.close()
 
     def __enter__(self) -> BuildqClient:
@@ -223,9 +234,9 @@ class BuildqClient:
         self.close()
 
     def connect(self) -> psycopg.Connection[Any]:
-        """Open a separate autocommit connection, e.g. for LISTEN; the caller closes it.
+        """Open a separate autocommit connection, e.g. for LISTEN, which the caller must close.
 
-        The attempt gives up after ``connect_timeout`` seconds.
+        The attempt times out after ``connect_timeout`` seconds.
         """
         try:
             conn = psycopg.connect(self.conninfo, **self._connect_kwargs)
@@ -239,7 +250,7 @@ class BuildqClient:
         return conn
 
     def _configure_connection(self, conn: psycopg.Connection[Any]) -> None:
-        """Set the session's lock_timeout; the pool calls this on each new connection."""
+        """Set the session's lock_timeout. The pool calls this on each new connection."""
         if self.lock_timeout is None:
             return
         milliseconds = round(self.lock_timeout * 1000)
@@ -313,7 +324,10 @@ class BuildqClient:
         release_name: str | None = None,
         error_msg: str | None = None,
     ) -> bool:
-        """Record the result of ``build`` (SQL finish_build); returns whether this call did."""
+        """Record the result of ``build`` and return whether this call recorded it.
+
+        Calls SQL finish_build.
+        """
         arguments = {
             "build_id": build.id,
             "status": status,
@@ -382,7 +396,7 @@ class BuildqClient:
         without a database call, when ``build.finished_in_db`` is set.
         """
         if build.finished_in_db:
-            logger.debug("build %s is already finished; no step created", build.id)
+            logger.debug("build %s is already finished, so no step was created", build.id)
             return None
         arguments = {
             "build_id": build.id,
@@ -396,7 +410,9 @@ class BuildqClient:
         }
         step_nr = self._call_function("create_build_step", arguments, build_id=build.id)
         if step_nr is None:
-            logger.info("build %s is finished or in another attempt; no step created", build.id)
+            logger.info(
+                "build %s is finished or in another attempt, so no step was created", build.id
+            )
             return None
         self.counters.increment("nr_steps_started")
         logger.info("build %s: step %s started", build.id, step_nr)
@@ -416,7 +432,7 @@ class BuildqClient:
         is_non_deterministic: bool | None = None,
         propagated_from: int | None = None,
     ) -> bool:
-        """Record the result of a busy step; returns whether this call recorded it.
+        """Record the result of a busy step and return whether this call recorded it.
 
         Calls SQL finish_build_step. ``nr_steps_done`` grows only when it returns true.
         """
@@ -438,7 +454,7 @@ class BuildqClient:
             logger.info("build %s: step %s finished with status %s", build_id, step_nr, status)
         else:
             logger.info(
-                "build %s: step %s was already finished; nothing changed", build_id, step_nr
+                "build %s: step %s was already finished, so nothing changed", build_id, step_nr
             )
         return finished
 
@@ -457,7 +473,7 @@ class BuildqClient:
         """Return ``build``, claimed by this client's runner, to the queue (SQL release_build).
 
         Passes ``build.attempt``, so a build that moved on to another attempt stays as it
-        is. Returns whether this call released it; ``nr_builds_released`` grows only then.
+        is. Returns whether this call released it. ``nr_builds_released`` grows only then.
         """
         runner = self._require_runner_id("release_build")
         arguments = {"build_id": build.id, "runner": runner, "attempt": build.attempt}
@@ -467,7 +483,7 @@ class BuildqClient:
         if released:
             self.counters.increment("nr_builds_released")
             logger.warning(
-                "build %s (attempt %s) released by runner %s; it is queued again",
+                "build %s (attempt %s) released by runner %s and queued again",
                 build.id,
                 build.attempt,
                 runner,
@@ -498,8 +514,10 @@ class BuildqClient:
         return previous_heartbeat
 
     def update_runner(self, counters: Mapping[str, int], *, stopped: bool = False) -> bool:
-        """Store the heartbeat and ``counters`` of this client's runner; returns false when
-        the runner has no row (SQL update_runner)."""
+        """Store the heartbeat and ``counters`` of this client's runner (SQL update_runner).
+
+        Returns False when the runner has no row.
+        """
         runner = self._require_runner_id("update_runner")
         arguments = {"runner": runner, "counters": Jsonb(dict(counters)), "stopped": stopped}
         return bool(self._call_function("update_runner", arguments))
@@ -579,7 +597,9 @@ class BuildqClient:
 
     def _require_runner_id(self, function: str) -> str:
         if self.runner_id is None:
-            raise ValueError(f"{function} needs a runner id; create the client with runner_id=...")
+            raise ValueError(
+                f"{function} needs a runner id. Create the client with runner_id=..."
+            )
         return self.runner_id
 
     def _finish(
@@ -594,7 +614,7 @@ class BuildqClient:
         null_means_not_applicable: bool = False,
     ) -> Any:
         if build.finished_in_db:
-            logger.debug("build %s is already finished; %s not called", build.id, function)
+            logger.debug("build %s is already finished, so %s was not called", build.id, function)
             return False
 
         arguments = {**arguments, "finished_by": self.runner_id, "attempt": build.attempt}
@@ -603,7 +623,7 @@ class BuildqClient:
         result = self._call_function(function, arguments, build_id=build.id, tries=tries)
 
         if result is None and null_means_not_applicable:
-            logger.debug("build %s: %s found nothing to finish from", build.id, function)
+            logger.debug("build %s: %s does not apply, so nothing was finished", build.id, function)
             return None
         finished = bool(result)
         if not finished and tries.maybe_committed:
@@ -623,7 +643,7 @@ class BuildqClient:
         else:
             self.counters.increment("nr_builds_lost")
             logger.info(
-                "build %s was already finished or in another attempt; %s changed nothing",
+                "build %s was already finished or in another attempt, so %s changed nothing",
                 build.id,
                 function,
             )
@@ -645,11 +665,11 @@ class BuildqClient:
     def _finish_was_ours(
         self, build: Build, status: int, error_msg: str | None, stop_time: datetime | None
     ) -> bool:
-        """Tell whether a finish that returned false after a lost connection is our own.
+        """Check whether a finish that returned false after a lost connection was our own.
 
-        An earlier try may have committed before its connection broke; the retry then finds
-        the build finished and returns false. The row shows our runner id, status, message
-        and, when we sent one, stop time.
+        An earlier try may have committed before its connection broke. The retry then finds
+        the build finished and returns false. The finish counts as ours when the row shows
+        our runner id, status, message and, when we sent one, stop time.
         """
         # NOTE: without a stop time (abort_build, finish_cached_build) a finish by another
         # actor of this runner id with the same status and message also matches.
@@ -678,7 +698,8 @@ class BuildqClient:
         ours = bool(row and row[0])
         if ours:
             logger.warning(
-                "build %s: the finish committed before the connection was lost; counting it once",
+                "build %s: the finish committed before the connection was lost, "
+                "so it is counted once",
                 build.id,
             )
         return ours
@@ -748,8 +769,10 @@ class BuildqClient:
         error: BuildqError,
         retry_delay: float | None = None,
     ) -> None:
-        """Log one failed try: a warning before a retry, an error when ``retry_delay`` is
-        None because the call gives up."""
+        """Log one failed try, as a warning before a retry or as an error when the call gives up.
+
+        ``retry_delay`` is None when the call gives up.
+        """
         call = call_name if build_id is None else f"{call_name} (build {build_id})"
         if exc.sqlstate != LOCK_NOT_AVAILABLE:
             cause, advice = "with a transient error", ""

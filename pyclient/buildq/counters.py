@@ -10,7 +10,7 @@ __all__ = ["Counters"]
 
 @dataclass
 class Counters:
-    """Event counts of one process; :meth:`increment` is safe to call from any thread.
+    """Event counts of one process. :meth:`increment` is safe to call from any thread.
 
     docs/runner.md describes each counter. Reading one attribute needs no lock.
     """
@@ -33,14 +33,14 @@ class Counters:
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def increment(self, name: str, amount: int = 1) -> None:
-        """Add ``amount`` to the counter ``name``; raises AttributeError for an unknown name."""
+        """Add ``amount`` to the counter ``name``, or raise AttributeError for an unknown name."""
         if name.startswith("_") or not hasattr(self, name):
             raise AttributeError(f"unknown counter {name!r}")
         with self._lock:
             setattr(self, name, getattr(self, name) + amount)
 
     def snapshot(self) -> dict[str, int]:
-        """Return every counter by name, read under the lock so that the values fit together."""
+        """Return every counter by name, read under the lock so that the values are consistent."""
         with self._lock:
             return {
                 item.name: getattr(self, item.name)

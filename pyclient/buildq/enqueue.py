@@ -1,4 +1,4 @@
-"""Queue the jobs of a jobset: write one recipe per job into the store, queue one build each."""
+"""Queue one build per job of a jobset, after writing the job's recipe into the store."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ DEFAULT_STORE = Path(".buildq/store")
 
 @dataclass(frozen=True)
 class QueuedJob:
-    """A job that was queued: its name, the new build id and the recipe file."""
+    """Queued job: its name, the id of its new build and the path of its recipe file."""
 
     job: str
     build_id: int

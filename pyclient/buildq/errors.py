@@ -32,28 +32,30 @@ class BuildqError(Exception):
 
 
 class BuildNotFound(BuildqError):
-    """The build id does not exist (BQ001)."""
+    """Error for a build id that does not exist (BQ001)."""
 
 
 class StepNotFound(BuildqError):
-    """The build step does not exist (BQ002)."""
+    """Error for a build step that does not exist (BQ002)."""
 
 
 class InvalidStatus(BuildqError):
-    """The status code is unknown or does not apply here (BQ003)."""
+    """Error for a status code that is unknown or does not apply here (BQ003)."""
 
 
 class InvalidTimeRange(BuildqError):
-    """A stop time lies before its start time (BQ004)."""
+    """Error for a stop time before its start time (BQ004)."""
 
 
 class InvalidArgument(BuildqError):
-    """An argument is null, empty or out of range (22004, 22023 and class 22)."""
+    """Error for an argument that is null, empty or out of range (22004, 22023 and class 22)."""
 
 
 class TransientDatabaseError(BuildqError):
-    """A failure that may pass on retry: lost connection, serialization failure, deadlock,
-    lock timeout."""
+    """Failure that may pass on retry.
+
+    Examples are a lost connection, a serialization failure, a deadlock and a lock timeout.
+    """
 
 
 class DatabaseError(BuildqError):
@@ -61,7 +63,7 @@ class DatabaseError(BuildqError):
 
 
 class MigrationError(BuildqError):
-    """The schema cannot be migrated, e.g. an applied migration file was edited."""
+    """Error that prevents a schema migration, e.g. an applied migration file was edited."""
 
 
 _BY_SQLSTATE: dict[str, type[BuildqError]] = {
@@ -78,10 +80,11 @@ _BY_SQLSTATE: dict[str, type[BuildqError]] = {
 # statement, so the transaction of an autocommit call is rolled back.
 LOCK_NOT_AVAILABLE = "55P03"
 
-# serialization_failure, deadlock_detected, lock_not_available, and the
-# connection exceptions of class 08; admin_shutdown and crash_shutdown (57P01,
-# 57P02) and cannot_connect_now (57P03) also end a connection without a fault
-# of the call.
+# SQLSTATEs of errors that may pass on retry: serialization_failure,
+# deadlock_detected and lock_not_available. admin_shutdown and crash_shutdown
+# (57P01, 57P02) and cannot_connect_now (57P03) end a connection through no
+# fault of the call, like the connection exceptions of class 08, which
+# _is_transient checks by prefix.
 TRANSIENT_SQLSTATES = frozenset(
     {"40001", "40P01", LOCK_NOT_AVAILABLE, "57P01", "57P02", "57P03"},
 )

@@ -206,7 +206,7 @@ def _status_of_exit(returncode: int, out_path: Path) -> tuple[BuildStatus, str |
 
 
 class _BuildProcess:
-    """The shell of one build, its process group and the pipe that carries its log."""
+    """Shell process of one build, with its process group and the pipe that carries its log."""
 
     def __init__(
         self, popen: subprocess.Popen[bytes], log_file: BinaryIO, max_log_bytes: int
@@ -339,9 +339,10 @@ class _BuildProcess:
 
 
 def _output_size(out_path: Path) -> int:
-    """Return the bytes in regular files under ``out_path``, not following symlinks.
+    """Return the total size in bytes of the regular files under ``out_path``.
 
-    A file with several hard links in the output is counted once per link.
+    Symlinks are not followed, and a file with several hard links in the output is
+    counted once per link.
     """
     total = 0
     for directory, _, file_names in os.walk(out_path, onerror=_log_walk_error):
@@ -349,7 +350,7 @@ def _output_size(out_path: Path) -> int:
             try:
                 status = os.lstat(os.path.join(directory, file_name))
             except OSError as exc:
-                logger.warning("cannot measure output file: %s", exc)
+                logger.warning("measuring an output file failed: %s", exc)
                 continue
             if stat.S_ISREG(status.st_mode):
                 total += status.st_size
@@ -368,7 +369,7 @@ def _read_release_name(out_path: Path) -> str | None:
     except FileNotFoundError:
         return None
     except OSError as exc:
-        logger.warning("cannot read release name from %s: %s", path, exc)
+        logger.warning("reading the release name from %s failed: %s", path, exc)
         return None
 
     lines = head.decode("utf-8", errors="replace").splitlines()
@@ -377,7 +378,7 @@ def _read_release_name(out_path: Path) -> str | None:
 
 
 def _log_walk_error(error: OSError) -> None:
-    logger.warning("cannot measure output directory: %s", error)
+    logger.warning("measuring an output directory failed: %s", error)
 
 
 def _signal_name(signal_number: int) -> str:
@@ -391,4 +392,4 @@ def _remove_tree(directory: Path) -> None:
     try:
         shutil.rmtree(directory)
     except OSError as exc:
-        logger.warning("cannot remove directory %s: %s", directory, exc)
+        logger.warning("removing directory %s failed: %s", directory, exc)

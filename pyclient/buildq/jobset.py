@@ -68,11 +68,11 @@ _RECIPE_FILE_NAME = re.compile(r"(?P<digest>[0-9a-f]{32})-(?P<job>.+)\.recipe")
 
 
 class JobsetError(ValueError):
-    """A jobset file that is missing, unreadable or invalid."""
+    """Error for a jobset file that is missing, unreadable or invalid."""
 
 
 class RecipeError(ValueError):
-    """A recipe file that is missing, unreadable or corrupt."""
+    """Error for a recipe file that is missing, unreadable or corrupt."""
 
 
 @dataclass(frozen=True)

@@ -57,7 +57,12 @@ class MigrationFile:
 
 @dataclass(frozen=True)
 class MigrationResult:
-    """What a run of `migrate` did."""
+    """Summary of one `migrate` run.
+
+    ``applied`` lists the versions that this run applied. ``adopted`` lists the
+    versions that were applied by hand and got their checksum recorded.
+    ``function_files`` is the number of function files re-applied.
+    """
 
     applied: list[int]
     adopted: list[int]
@@ -65,7 +70,7 @@ class MigrationResult:
 
 
 def default_sql_dir() -> Path:
-    """Return the db/ directory: $BUILDQ_SQL_DIR, else the one of this checkout."""
+    """Return the db/ directory from $BUILDQ_SQL_DIR, else the one in this checkout."""
     configured = os.environ.get(SQL_DIR_ENV)
     if configured:
         return Path(configured)
@@ -79,14 +84,14 @@ def _checksum(data: bytes) -> str:
 def find_migrations(sql_dir: Path) -> list[MigrationFile]:
     """Read db/migrations/NNNN_description.sql files in version order.
 
-    Raises MigrationError for a badly named file, a duplicate version or a
+    Raises MigrationError for an invalid file name, a duplicate version or a
     missing directory.
     """
     directory = sql_dir / "migrations"
     if not directory.is_dir():
         raise MigrationError(
-            f"migration directory {directory} does not exist; "
-            f"pass --sql-dir or set {SQL_DIR_ENV} to the project's db/ directory"
+            f"migration directory {directory} not found. "
+            f"Pass --sql-dir or set {SQL_DIR_ENV} to the project's db/ directory."
         )
 
     migrations: dict[int, MigrationFile] = {}
@@ -96,15 +101,15 @@ def find_migrations(sql_dir: Path) -> list[MigrationFile]:
         match = _MIGRATION_NAME.match(path.name)
         if match is None:
             raise MigrationError(
-                f"migration file name {path.name!r} is invalid; "
-                "name it NNNN_description.sql with a four-digit version "
-                "and a lowercase snake_case description"
+                f"invalid migration file name {path.name!r}. "
+                "Rename it to NNNN_description.sql with a four-digit version "
+                "and a lowercase snake_case description."
             )
         version = int(match.group(1))
         if version in migrations:
             raise MigrationError(
                 f"migration version {version} is used by both "
-                f"{migrations[version].path.name} and {path.name}; renumber one of them"
+                f"{migrations[version].path.name} and {path.name}. Renumber one of them."
             )
         data = path.read_bytes()
         migrations[version] = MigrationFile(
@@ -122,8 +127,8 @@ def find_function_files(sql_dir: Path) -> list[Path]:
     directory = sql_dir / "functions"
     if not directory.is_dir():
         raise MigrationError(
-            f"function directory {directory} does not exist; "
-            f"pass --sql-dir or set {SQL_DIR_ENV} to the project's db/ directory"
+            f"function directory {directory} not found. "
+            f"Pass --sql-dir or set {SQL_DIR_ENV} to the project's db/ directory."
         )
     return sorted(path for path in directory.iterdir() if path.suffix == ".sql")
 
@@ -132,7 +137,7 @@ def _acquire_lock(conn: psycopg.Connection) -> None:
     acquired = conn.execute("select pg_try_advisory_lock(%s)", (MIGRATION_LOCK_KEY,)).fetchone()
     if acquired is not None and acquired[0]:
         return
-    logger.info("another migrator holds the migration lock; waiting for it")
+    logger.info("waiting for another migrator to release the migration lock")
     conn.execute("select pg_advisory_lock(%s)", (MIGRATION_LOCK_KEY,))
 
 
@@ -149,21 +154,27 @@ def _verify_applied(
     migrations: list[MigrationFile],
     applied: dict[int, str | None],
 ) -> list[int]:
-    """Check applied files against their recorded checksums; adopt hand-applied ones."""
+    """Verify applied migrations against their recorded checksums and return the adopted versions.
+
+    Raises MigrationError for an applied version that this checkout does not contain
+    and for a file that was edited after it was applied. A migration applied by hand
+    has no checksum yet, so it is adopted: the migrator records the file's current
+    checksum.
+    """
     by_version = {migration.version: migration for migration in migrations}
 
     unknown = sorted(set(applied) - set(by_version))
     if unknown:
         raise MigrationError(
-            f"the database has applied migrations {unknown}, which this checkout's "
-            "db/migrations lacks; run the buildq version that applied them, or a newer one"
+            f"the database has applied migrations {unknown}, which are not found in this "
+            "checkout's db/migrations. Run the buildq version that applied them, or a newer one."
         )
 
     adopted: list[int] = []
     for version, recorded in sorted(applied.items()):
         migration = by_version[version]
         if recorded is None:
-            # Applied by hand with psql: trust the file as it is now.
+            # Applied by hand with psql, so trust the file as it is now.
             with conn.transaction():
                 conn.execute(
                     "update buildq.schema_migrations set checksum = %s "
@@ -171,7 +182,8 @@ def _verify_applied(
                     (migration.checksum, version),
                 )
             logger.warning(
-                "migration %s (%s) was applied without a checksum; recorded %s",
+                "migration %s (%s) was applied without a checksum, "
+                "so the checksum %s of the current file was recorded",
                 version,
                 migration.path.name,
                 migration.checksum[:12],
@@ -180,8 +192,8 @@ def _verify_applied(
         elif recorded != migration.checksum:
             raise MigrationError(
                 f"migration file {migration.path} was edited after it was applied "
-                f"(recorded sha256 {recorded[:12]}, file has {migration.checksum[:12]}); "
-                "restore the released file and put the change into a new migration"
+                f"(recorded sha256 {recorded[:12]}, file has {migration.checksum[:12]}). "
+                "Restore the released file and put the change into a new migration."
             )
     return adopted
 
@@ -197,9 +209,9 @@ def _apply(conn: psycopg.Connection, migration: MigrationFile) -> None:
         if recorded.rowcount != 1:
             raise MigrationError(
                 f"migration {migration.path.name} did not insert its row into "
-                "buildq.schema_migrations; add "
+                "buildq.schema_migrations. Add "
                 f"\"insert into buildq.schema_migrations (version, description) "
-                f"values ({migration.version}, '{migration.description}');\" to the file"
+                f"values ({migration.version}, '{migration.description}');\" to the file."
             )
     logger.info(
         "applied migration %s (%s) in %.0f ms",
@@ -246,11 +258,11 @@ def migrate(conninfo: str, sql_dir: Path | None = None) -> MigrationResult:
         with psycopg.connect(conninfo, autocommit=True) as conn:
             _acquire_lock(conn)
             try:
-                # One outer transaction: each file's own transaction becomes a
-                # savepoint, and a failure in any file, a function file
-                # included, leaves the database exactly as it was. Otherwise a
-                # broken function file would leave new tables committed
-                # without their functions, triggers and grants.
+                # All files run in one outer transaction, in which each file's
+                # own transaction becomes a savepoint. A failure in any file, a
+                # function file included, therefore leaves the database exactly
+                # as it was. Otherwise a broken function file would leave new
+                # tables committed without their functions, triggers and grants.
                 with conn.transaction():
                     applied = _applied_checksums(conn)
                     adopted = _verify_applied(conn, migrations, applied)
@@ -269,5 +281,5 @@ def migrate(conninfo: str, sql_dir: Path | None = None) -> MigrationResult:
     if applied_now:
         logger.info("database is up to date after applying migrations %s", applied_now)
     else:
-        logger.info("no pending migrations; database is up to date")
+        logger.info("no pending migrations, so the database is up to date")
     return MigrationResult(applied=applied_now, adopted=adopted, function_files=len(function_files))

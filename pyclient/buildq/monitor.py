@@ -1,4 +1,4 @@
-"""The queue monitor: finishes queued builds that need no builder and watches running ones.
+"""Queue monitor thread, which finishes queued builds that need no builder and watches running ones.
 
 The monitor LISTENs on the channels that announce new, restarted, bumped, cancelled and
 finished builds, and it also scans the queue every poll interval, because a NOTIFY can be
@@ -49,7 +49,8 @@ GARBAGE_COLLECTED_REASON = "derivation was garbage-collected prior to build"
 
 # Channels that announce work for the queue scan.
 QUEUE_CHANNELS = ("builds_added", "builds_restarted", "builds_bumped")
-# Channels that may concern a build running here; builds_cancelled also changes the queue.
+# Channels that may concern a build running here. A notification on builds_cancelled also
+# means that the queue changed.
 RUNNING_CHANNELS = ("builds_cancelled", "build_finished")
 
 # Seconds between two checks of the running builds' rows.
@@ -70,7 +71,7 @@ REPEATED_ERROR_LOG_INTERVAL = 30.0
 
 
 class QueueMonitor(threading.Thread):
-    """The monitor thread of one runner. ``systems`` are the systems its builders build."""
+    """Monitor thread of one runner. ``systems`` are the systems that its builders build."""
 
     def __init__(
         self,
@@ -98,7 +99,7 @@ class QueueMonitor(threading.Thread):
 
     def run(self) -> None:
         logger.info(
-            "queue monitor started; systems: %s; polling every %s s",
+            "queue monitor started for systems %s, polling every %s s",
             ", ".join(self.systems),
             self.poll_interval,
         )
@@ -124,7 +125,7 @@ class QueueMonitor(threading.Thread):
                 self._wait_for_notifies(max(0.0, min(timeout, STOP_CHECK_INTERVAL)))
         finally:
             self._close_listener()
-            # Builders wait for the first scan; never leave them waiting.
+            # Builders wait for the first scan, so release them even when the monitor fails.
             self.state.first_scan_done.set()
             logger.info("queue monitor stopped")
 
@@ -145,10 +146,12 @@ class QueueMonitor(threading.Thread):
         self.state.wake_builders()
 
     def check_queued(self, entry: QueuedBuild) -> None:
-        """Finish ``entry`` if it needs no builder; leave it queued otherwise."""
+        """Finish ``entry`` if it needs no builder, else leave it queued."""
         build = entry.build
         if not os.path.lexists(build.drv_path):
-            logger.info("build %s: recipe %s is gone; aborting the build", build.id, build.drv_path)
+            logger.info(
+                "build %s: recipe %s not found. Aborting the build", build.id, build.drv_path
+            )
             self.client.abort_build(build, GARBAGE_COLLECTED_REASON)
             return
 
@@ -156,7 +159,7 @@ class QueueMonitor(threading.Thread):
             cached = self.client.finish_cached_build(build)
             if cached is not None:
                 return
-            # The succeeded build was restarted meanwhile; go on with the other checks.
+            # The succeeded build was restarted meanwhile, so go on with the other checks.
 
         if build.system not in self.systems:
             logger.info("build %s: no builder supports system %s", build.id, build.system)
@@ -164,7 +167,7 @@ class QueueMonitor(threading.Thread):
                 build,
                 STATUS_UNSUPPORTED,
                 error_msg=(
-                    f"no builder supports system {build.system}; "
+                    f"no builder supports system {build.system}, because "
                     f"this runner builds {', '.join(self.systems)}"
                 ),
             )
@@ -185,14 +188,17 @@ class QueueMonitor(threading.Thread):
             return
         running = self.state.running_keys_since(token)
         if running is None:
-            logger.debug("a builder claimed during the check for orphaned claims; checking later")
+            logger.debug(
+                "a builder claimed a build during the check for orphaned claims, "
+                "so the check runs again later"
+            )
             return
         for build in claimed:
             if (build.id, build.attempt) in running:
                 continue
             logger.warning(
-                "build %s (attempt %s) is claimed by this runner but no builder runs it; "
-                "releasing it",
+                "build %s (attempt %s) is claimed by this runner but no builder runs it, "
+                "so releasing it",
                 build.id,
                 build.attempt,
             )
@@ -201,7 +207,7 @@ class QueueMonitor(threading.Thread):
             except BuildqError as exc:
                 self.state.counters.increment("nr_errors")
                 logger.error(
-                    "build %s: release failed: %s; retrying at the next scan", build.id, exc
+                    "build %s: release failed: %s. Retrying at the next scan", build.id, exc
                 )
 
     # -- running builds ------------------------------------------------------------
@@ -234,7 +240,7 @@ class QueueMonitor(threading.Thread):
     # -- notifications ---------------------------------------------------------------
 
     def _wait_for_notifies(self, timeout: float) -> None:
-        """Wait up to ``timeout`` seconds for a NOTIFY and request the scan or check it calls for."""
+        """Wait up to ``timeout`` seconds for a NOTIFY and request the scan or check it needs."""
         listener = self._listener or self._connect_listener()
         if listener is None:
             self._stop_event.wait(timeout)
@@ -246,7 +252,7 @@ class QueueMonitor(threading.Thread):
                 received += listener.notifies(timeout=0.0)
         except psycopg.Error as exc:
             self.state.counters.increment("nr_errors")
-            logger.warning("LISTEN connection lost: %s; polling until it is back", exc)
+            logger.warning("LISTEN connection lost: %s. Polling the queue until it is back", exc)
             self._close_listener()
             self._next_connect = time.monotonic() + RECONNECT_DELAY
             return
@@ -281,8 +287,8 @@ class QueueMonitor(threading.Thread):
             unlogged = self._listen_failures.failed()
             if unlogged is not None:
                 logger.warning(
-                    "cannot LISTEN: %s; retrying every %s s (%s more failures since the last "
-                    "message; this message repeats at most every %s s)",
+                    "LISTEN failed: %s. Retrying every %s s (%s more failures since the last "
+                    "message, which repeats at most every %s s)",
                     exc,
                     RECONNECT_DELAY,
                     unlogged,
@@ -295,7 +301,7 @@ class QueueMonitor(threading.Thread):
             logger.info("LISTEN works again after %s failed attempts", failures)
         logger.info("listening on %s", ", ".join(QUEUE_CHANNELS + RUNNING_CHANNELS))
         self._listener = listener
-        # Notifications sent while no connection listened are lost; a scan replaces them.
+        # Notifications sent while no connection listened are lost, so a scan replaces them.
         self._scan_requested = True
         self._check_requested = True
         return listener
@@ -309,7 +315,7 @@ class QueueMonitor(threading.Thread):
             self._listener = None
 
     def _guarded(self, step: Callable[[], None]) -> None:
-        """Run one step of the loop, logging and counting its errors instead of dying."""
+        """Run one step of the loop, and log and count its errors so that the thread goes on."""
         try:
             step()
         except BuildqError as exc:

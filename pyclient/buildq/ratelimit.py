@@ -10,7 +10,7 @@ __all__ = ["RepeatedFailureLog"]
 
 
 class RepeatedFailureLog:
-    """Decides which failures of a run of repeated failures get a log line.
+    """Filter that decides which failures in a run of repeated failures get a log line.
 
     The first failure of a run is logged, then at most one failure per ``interval``
     seconds. A success ends the run. ``clock`` returns seconds, monotonic by default.
@@ -44,7 +44,7 @@ class RepeatedFailureLog:
             return unlogged
 
     def succeeded(self) -> int:
-        """End the current run of failures; returns how many failures it had."""
+        """End the current run of failures and return how many failures it had."""
         with self._lock:
             failures = self._failures
             self._failures = 0

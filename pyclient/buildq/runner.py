@@ -1,4 +1,4 @@
-"""The queue runner process: one queue monitor, N builder threads, heartbeat and shutdown.
+"""Queue runner process: one queue monitor, N builder threads, the heartbeat and shutdown.
 
 Start-up: register the runner id in buildq.runners, call clear_busy for it (recovery after
 a crash of an earlier process with the same id), start the monitor, and start the builders
@@ -32,7 +32,7 @@ from buildq.monitor import QueueMonitor
 from buildq.ratelimit import RepeatedFailureLog
 from buildq.runstate import RunState
 
-# SQLSTATE of a missing privilege: the login lacks a role, so retrying cannot help.
+# SQLSTATE insufficient_privilege. The login lacks a role, so retrying cannot help.
 INSUFFICIENT_PRIVILEGE = "42501"
 
 __all__ = ["Runner", "RunnerConfig", "default_runner_id"]
@@ -61,9 +61,9 @@ def default_runner_id() -> str:
 
 @dataclass(frozen=True)
 class RunnerConfig:
-    """Settings of one runner process. Intervals, periods and timeouts are seconds.
+    """Settings of one runner process. Intervals, periods and timeouts are in seconds.
 
-    ``lock_timeout`` limits each database call's wait for a lock; 0 means no limit.
+    ``lock_timeout`` limits each database call's wait for a lock, and 0 means no limit.
     """
 
     conninfo: str
@@ -83,7 +83,7 @@ class RunnerConfig:
 
 
 class Runner:
-    """One runner process. :meth:`run` blocks until the runner has stopped."""
+    """Queue runner of one process. :meth:`run` blocks until the runner has stopped."""
 
     def __init__(self, config: RunnerConfig) -> None:
         if config.builders < 1:
@@ -108,13 +108,13 @@ class Runner:
         self._idle_check_failures = RepeatedFailureLog(REPEATED_ERROR_LOG_INTERVAL)
 
     def request_stop(self) -> None:
-        """Stop as on SIGTERM; a second call kills running builds without waiting."""
+        """Stop as on SIGTERM. A second call kills running builds without waiting."""
         if self._signalled.is_set():
             self._forced.set()
         self._signalled.set()
 
     def run(self, *, install_signal_handlers: bool = True) -> int:
-        """Run until stopped; returns 0 after an orderly stop and 1 when the monitor died."""
+        """Run until stopped and return 0 after an orderly stop, or 1 when the monitor died."""
         if install_signal_handlers:
             self._install_signal_handlers()
         self.client.open()
@@ -136,8 +136,8 @@ class Runner:
             if exc.sqlstate != INSUFFICIENT_PRIVILEGE:
                 raise
             raise BuildqError(
-                f"runner {self.config.runner_id} cannot read buildq.builds ({exc}); "
-                "grant the buildq_runner role to this login and run buildq migrate"
+                f"runner {self.config.runner_id} cannot read buildq.builds ({exc}). "
+                "To fix it, grant the buildq_runner role to this login and run buildq migrate"
             ) from exc
 
     def _start(self) -> None:
@@ -148,8 +148,8 @@ class Runner:
         )
         if previous_heartbeat is not None:
             logger.warning(
-                "runner id %s: the previous process never recorded a stop (last heartbeat %s); "
-                "if it still runs, give this process another --runner-id",
+                "runner id %s: the previous process never recorded a stop (last heartbeat %s). "
+                "If it still runs, give this process another --runner-id",
                 config.runner_id,
                 previous_heartbeat.isoformat(timespec="seconds"),
             )
@@ -198,25 +198,25 @@ class Runner:
         self._next_heartbeat = time.monotonic() + self.config.heartbeat_interval
         while not self._signalled.wait(TICK):
             if self._monitor is not None and not self._monitor.is_alive():
-                logger.error("the queue monitor thread ended unexpectedly; stopping")
+                logger.error("the queue monitor thread ended unexpectedly, so the runner stops")
                 return 1
             if self.config.until_idle and self._is_idle():
-                logger.info("nothing is queued or running; stopping (--until-idle)")
+                logger.info("nothing is queued or running, so the runner stops (--until-idle)")
                 return 0
             self._heartbeat_if_due()
-        logger.info("stop requested; builders take no new builds")
+        logger.info("stop requested, so builders take no new builds")
         return 0
 
     def _is_idle(self) -> bool:
-        """Tell whether nothing is queued, claimed by this runner or running here."""
+        """Check whether nothing is queued, claimed by this runner or running here."""
         if not self.state.first_scan_done.is_set():
             return False
         token = self.state.idle_token()
         if token is None:
             return False
         try:
-            # A build claimed by this runner while no builder is busy lost its builder
-            # (see QueueMonitor.release_orphaned_claims); it is built after its release.
+            # A build claimed by this runner while no builder is busy has lost its builder.
+            # It is built after QueueMonitor.release_orphaned_claims releases it.
             unbuilt = self.client.count_queued()
             if unbuilt == 0:
                 unbuilt = len(self.client.list_claimed())
@@ -225,8 +225,8 @@ class Runner:
             unlogged = self._idle_check_failures.failed()
             if unlogged is not None:
                 logger.error(
-                    "cannot count queued builds: %s (%s more failures since the last message; "
-                    "this message repeats at most every %s s)",
+                    "counting queued builds failed: %s (%s more failures since the last "
+                    "message, which repeats at most every %s s)",
                     exc,
                     unlogged,
                     REPEATED_ERROR_LOG_INTERVAL,
@@ -247,14 +247,14 @@ class Runner:
         try:
             if not self.client.update_runner(counters, stopped=stopped):
                 logger.warning(
-                    "runner id %s has no row in buildq.runners; registering it again",
+                    "runner id %s has no row in buildq.runners, so registering it again",
                     self.config.runner_id,
                 )
                 self.client.register_runner(host=socket.gethostname(), pid=os.getpid())
                 self.client.update_runner(counters, stopped=stopped)
         except BuildqError as exc:
             self.counters.increment("nr_errors")
-            logger.error("cannot store the counters of runner %s: %s", self.config.runner_id, exc)
+            logger.error("storing the counters of runner %s failed: %s", self.config.runner_id, exc)
 
     # -- shutdown --------------------------------------------------------------------
 
@@ -275,7 +275,7 @@ class Runner:
         self._join(self._builders, BUILDER_EXIT_TIMEOUT)
         for builder in self._builders:
             if builder.is_alive():
-                logger.error("%s did not stop in time; leaving it behind", builder.name)
+                logger.error("%s did not stop in time, leaving it behind", builder.name)
 
         if self._monitor is not None:
             self._monitor.stop()
@@ -285,23 +285,23 @@ class Runner:
             released = self.client.clear_busy()
         except BuildqError as exc:
             self.counters.increment("nr_errors")
-            logger.error("cannot release the builds of runner %s: %s", self.config.runner_id, exc)
+            logger.error("releasing the builds of runner %s failed: %s", self.config.runner_id, exc)
         else:
             if released:
                 logger.info("returned %s unfinished steps and builds to the queue", released)
 
         self._heartbeat(stopped=True)
         logger.info(
-            "runner %s stopped; counters: %s", self.config.runner_id, self.counters.snapshot()
+            "runner %s stopped with counters %s", self.config.runner_id, self.counters.snapshot()
         )
 
     def _join(
         self, threads: Sequence[threading.Thread], timeout: float, *, until_forced: bool = False
     ) -> None:
-        """Wait up to ``timeout`` seconds in all for ``threads`` to end, writing the heartbeat
-        when it is due, so that a runner that shuts down does not look dead.
+        """Wait up to ``timeout`` seconds in all for ``threads`` to end.
 
-        With ``until_forced``, a second signal ends the wait early.
+        The heartbeat is written when it is due, so that a runner that shuts down does not
+        look dead. With ``until_forced``, a second signal ends the wait early.
         """
         deadline = time.monotonic() + timeout
         for thread in threads:

@@ -22,13 +22,13 @@ class StopReason(enum.Enum):
     # Another actor finished the build, or it moved to another attempt, so the result
     # is no longer wanted. The builder records nothing on the build.
     FINISHED_ELSEWHERE = "finished elsewhere"
-    # The runner is shutting down; clear_busy returns the build to the queue.
+    # The runner is shutting down, and clear_busy returns the build to the queue.
     SHUTDOWN = "runner shutdown"
 
 
 @dataclass(eq=False)
 class RunningBuild:
-    """A build that a builder thread has claimed and not yet finished.
+    """Entry for a build that a builder thread has claimed and not yet finished.
 
     ``stop`` is the event that the executor watches. ``process_ended`` is set once the
     build's process is gone, after which stopping it has no effect.
@@ -103,18 +103,20 @@ class RunState:
             self._work.notify_all()
 
     def wait_for_work(self, generation: int, timeout: float) -> None:
-        """Wait until :meth:`wake_builders` is called after ``generation`` was taken, or ``timeout``
-        seconds pass."""
+        """Wait until :meth:`wake_builders` is called after ``generation`` was taken.
+
+        Returns after ``timeout`` seconds at the latest.
+        """
         with self._work:
             self._work.wait_for(lambda: self._work_generation != generation, timeout=timeout)
 
     # -- builders at work ------------------------------------------------------------
 
     def begin_claim(self) -> None:
-        """Mark a builder busy before it claims, so that the runner never looks idle while a
-        claimed build is on its way to the running set.
+        """Mark a builder busy before it claims.
 
-        The claim counts as pending until :meth:`claim_settled`.
+        The runner then never looks idle while a claimed build is on its way to the running
+        set. The claim counts as pending until :meth:`claim_settled`.
         """
         with self._lock:
             self._active_builders += 1
@@ -127,15 +129,14 @@ class RunState:
             self._pending_claims -= 1
 
     def claim_token(self) -> int | None:
-        """Return a token when no claim is pending, else None; see :meth:`running_keys_since`."""
+        """Return a token for :meth:`running_keys_since` when no claim is pending, else None."""
         with self._lock:
             if self._pending_claims:
                 return None
             return self._claim_epoch
 
     def running_keys_since(self, token: int) -> set[tuple[int, int | None]] | None:
-        """Return the (id, attempt) of every running build, or None when a claim began after
-        ``token`` was taken.
+        """Return the (id, attempt) of each running build, or None if a claim began after ``token``.
 
         A result other than None proves that no builder claimed between the token and this
         call, so every build that this process claimed before this call is in the set
@@ -194,8 +195,10 @@ class RunState:
             running.process_ended = True
 
     def request_stop(self, running: RunningBuild, reason: StopReason, message: str) -> bool:
-        """Ask the executor to kill the build's process; returns False when it already ended
-        or was asked before."""
+        """Ask the executor to kill the build's process and return whether this call asked.
+
+        Returns False when the process already ended or a stop was requested before.
+        """
         with self._lock:
             if running.process_ended or running.stop.is_set():
                 return False

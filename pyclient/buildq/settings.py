@@ -29,7 +29,7 @@ def resolve_dsn(dsn: str | None = None) -> str:
         conninfo_to_dict(value)
     except psycopg.ProgrammingError as exc:
         raise InvalidArgument(
-            f"invalid connection string in {source}: {str(exc).strip()}; pass key=value pairs such as "
-            "'host=127.0.0.1 dbname=ci' or a URI such as 'postgresql://host/ci'"
+            f"invalid connection string in {source}: {str(exc).strip()}. Pass key=value pairs "
+            "such as 'host=127.0.0.1 dbname=ci' or a URI such as 'postgresql://host/ci'"
         ) from exc
     return value

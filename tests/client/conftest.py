@@ -14,7 +14,7 @@ RUNNER = "runner-a"
 
 @pytest.fixture
 def make_client(db: Any) -> Iterator[Callable[..., BuildqClient]]:
-    """Return a function that opens a client on the test database; all are closed at the end."""
+    """Return a function that opens a client on the test database, closing each at teardown."""
     clients: list[BuildqClient] = []
 
     def make(**kwargs: Any) -> BuildqClient:

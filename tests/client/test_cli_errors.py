@@ -1,4 +1,4 @@
-"""The command line names the bad value and says what to do."""
+"""Error messages of the command line, which name the invalid value and the next step."""
 
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ def test_invalid_option_dsn_names_option(capsys):
 
 
 @pytest.mark.parametrize("command", [["status"], ["run", "--until-idle"]])
-def test_missing_schema_says_migrate(db, conn, command, capsys, tmp_path, monkeypatch):
+def test_missing_schema_suggests_migrate(db, conn, command, capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     conn.execute("drop schema buildq cascade")
 
@@ -40,7 +40,7 @@ def test_missing_schema_says_migrate(db, conn, command, capsys, tmp_path, monkey
     assert "run `buildq migrate` first" in error
 
 
-def test_missing_database_says_create(db, capsys):
+def test_missing_database_suggests_create(db, capsys):
     code = main(["migrate", "--dsn", f"{db.dsn} dbname=buildq_no_such_database"])
     error = capsys.readouterr().err
 

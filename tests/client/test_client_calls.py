@@ -1,4 +1,4 @@
-"""The client's other calls: claims, steps, clear_busy, the runners row and the reads."""
+"""The client's calls other than finishes: claims, steps, clear_busy, the runners row and reads."""
 
 from __future__ import annotations
 

@@ -131,9 +131,11 @@ def test_retries_end_with_transient_error(
     assert build.finished_in_db is False
 
 
-class _LoseAnswerAfterCommit:
-    """A stand-in for the client's pool whose first call of ``function`` commits on the
-    server and then fails as if the connection broke before the result arrived."""
+class _LoseResultAfterCommit:
+    """Stand-in for the client's pool whose first call of ``function`` commits and then fails.
+
+    The failure looks like a connection that broke before the result arrived.
+    """
 
     def __init__(self, pool: Any, function: str) -> None:
         self._pool = pool
@@ -149,7 +151,7 @@ class _LoseAnswerAfterCommit:
 @dataclasses.dataclass
 class _Connection:
     conn: psycopg.Connection
-    owner: _LoseAnswerAfterCommit
+    owner: _LoseResultAfterCommit
 
     def execute(self, query: Any, params: Any = None) -> Any:
         cursor = self.conn.execute(query, params)
@@ -160,12 +162,12 @@ class _Connection:
         return cursor
 
 
-def test_answer_lost_after_commit_counts_once(
+def test_result_lost_after_commit_counts_once(
     client: BuildqClient, queued: Callable[..., Build], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     build = queued()
     stop_time = datetime.now(timezone.utc)
-    flaky = _LoseAnswerAfterCommit(client._pool, '"finish_build"')
+    flaky = _LoseResultAfterCommit(client._pool, '"finish_build"')
     monkeypatch.setattr(client, "_pool", flaky)
 
     assert client.finish_build(build, 0, start_time=stop_time, stop_time=stop_time) is True
@@ -174,12 +176,12 @@ def test_answer_lost_after_commit_counts_once(
     assert client.counters.nr_builds_lost == 0
 
 
-def test_answer_lost_after_other_finish_is_lost(
+def test_result_lost_after_other_finish_is_lost(
     client: BuildqClient, queued: Callable[..., Build], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     build = queued()
     client.finish_build(dataclasses.replace(build), 1, error_msg="someone else")
-    flaky = _LoseAnswerAfterCommit(client._pool, '"finish_build"')
+    flaky = _LoseResultAfterCommit(client._pool, '"finish_build"')
     monkeypatch.setattr(client, "_pool", flaky)
 
     assert client.finish_build(build, 0) is False

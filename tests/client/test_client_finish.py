@@ -31,7 +31,7 @@ def test_finish_returns_true_then_false(client: BuildqClient, queued: Callable[.
     assert client.finish_build(other, 1) is False
 
 
-def test_finish_sets_flag_on_both_answers(
+def test_finish_sets_flag_on_both_results(
     client: BuildqClient, queued: Callable[..., Build]
 ) -> None:
     build = queued()

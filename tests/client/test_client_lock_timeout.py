@@ -1,5 +1,8 @@
-"""The client's lock_timeout: set on every connection, and a row lock held in an open
-transaction makes a finish fail after its retries instead of waiting forever."""
+"""The client's lock_timeout, which is set on every connection.
+
+A row lock held in an open transaction makes a finish fail after its retries instead of
+waiting forever.
+"""
 
 from __future__ import annotations
 
@@ -30,7 +33,7 @@ def show_lock_timeout(conn: psycopg.Connection[Any]) -> str:
 
 @pytest.fixture
 def lock_holder(db: Any) -> Iterator[psycopg.Connection[Any]]:
-    """A connection outside autocommit, like a psql session after `begin`; rolled back at the end."""
+    """Connection outside autocommit, like a psql session after `begin`, rolled back at the end."""
     with db.connect(autocommit=False) as holder:
         yield holder
         holder.rollback()
@@ -45,8 +48,8 @@ def lock_build_row(holder: psycopg.Connection[Any], build_id: int) -> None:
 def background(lock_holder: psycopg.Connection[Any]) -> Iterator[ThreadPoolExecutor]:
     """One worker thread for a call that may block on the lock holder's locks.
 
-    The teardown does not wait for the thread: a call still blocked by a failing test ends
-    when the lock holder's teardown, which runs after this one, rolls back.
+    The teardown does not wait for the thread, because a call still blocked by a failing
+    test ends when the lock holder's teardown, which runs after this one, rolls back.
     """
     executor = ThreadPoolExecutor(max_workers=1)
     yield executor

@@ -1,6 +1,6 @@
 """Run PostgreSQL's isolation tester over the specs in tests/isolation/specs.
 
-Each spec interleaves the steps of several sessions in fixed orders and the
+Each spec interleaves the steps of several sessions in fixed orders. The
 output, including which calls block and what each returns, must match
 tests/isolation/expected/NAME.out exactly.
 """
@@ -21,7 +21,11 @@ SPECS = sorted((HERE / "specs").glob("*.spec"))
 
 
 def find_isolationtester() -> str | None:
-    """Return the isolationtester of the newest installed PostgreSQL, if any."""
+    """Return the path of isolationtester, or None if it is not found.
+
+    BUILDQ_ISOLATIONTESTER overrides the search, which prefers the newest installed
+    PostgreSQL and then looks on PATH.
+    """
     configured = os.environ.get("BUILDQ_ISOLATIONTESTER")
     if configured:
         return configured
@@ -36,7 +40,10 @@ def find_isolationtester() -> str | None:
 def test_isolation_spec(db, spec: Path) -> None:
     tester = find_isolationtester()
     if tester is None:
-        message = "isolationtester not found (Debian: postgresql-client-15)"
+        message = (
+            "isolationtester not found. Install it (Debian: postgresql-client-15) "
+            "or set BUILDQ_ISOLATIONTESTER to its path."
+        )
         if os.environ.get("BUILDQ_REQUIRE_EXTENSIONS") == "1":
             pytest.fail(message)
         pytest.skip(message)

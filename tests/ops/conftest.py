@@ -36,7 +36,7 @@ def queue(scalar: Callable[..., Any]) -> Callable[..., int]:
 
 @pytest.fixture
 def notices(conn: psycopg.Connection) -> list[str]:
-    """The NOTICE messages that `conn` receives, in order."""
+    """List of the NOTICE messages that `conn` receives, in order."""
     received: list[str] = []
     conn.add_notice_handler(lambda diag: received.append(diag.message_primary or ""))
     return received

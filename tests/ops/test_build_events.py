@@ -67,7 +67,7 @@ def run_operator(db: Database, build_ids: list[int]) -> None:
 
 
 def replay(events: list[dict]) -> dict | None:
-    """Fold events of one row in id order, as build_as_of does."""
+    """Replay the events of one row in id order, as build_as_of does, and return the row."""
     row: dict | None = None
     for event in events:
         if event["event"] in ("deleted", "step_deleted"):

@@ -1,4 +1,4 @@
-"""What a person in psql reads when an intervention changes nothing."""
+"""Notices that a person in psql reads when an intervention changes nothing."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 from buildq.errors import BuildNotFound, InvalidArgument, map_database_error
 
 
-def test_cancel_finished_says_status(queue, scalar, notices):
+def test_cancel_finished_names_status(queue, scalar, notices):
     build_id = queue()
     scalar("select buildq.finish_build(%s, 0)", (build_id,))
 
@@ -16,7 +16,7 @@ def test_cancel_finished_says_status(queue, scalar, notices):
     assert notices == [f"build {build_id} is already finished as succeeded (status 0); not cancelled"]
 
 
-def test_restart_queued_says_queued(queue, scalar, notices):
+def test_restart_queued_reports_queued(queue, scalar, notices):
     build_id = queue()
 
     assert scalar("select buildq.restart_build(%s)", (build_id,)) is False
@@ -31,7 +31,7 @@ def test_restart_running_names_runner(queue, scalar, notices):
     assert notices == [f"build {build_id} is not finished (running on runner runner-7); not restarted"]
 
 
-def test_bump_front_says_front(queue, scalar, notices):
+def test_bump_front_reports_front(queue, scalar, notices):
     build_id = queue()
 
     assert scalar("select buildq.bump_build(%s)", (build_id,)) is False
@@ -40,7 +40,7 @@ def test_bump_front_says_front(queue, scalar, notices):
     ]
 
 
-def test_bump_finished_says_status(queue, scalar, notices):
+def test_bump_finished_names_status(queue, scalar, notices):
     build_id = queue()
     scalar("select buildq.abort_build(%s, 'gone')", (build_id,))
 
@@ -48,7 +48,7 @@ def test_bump_finished_says_status(queue, scalar, notices):
     assert notices == [f"build {build_id} is already finished as aborted (status 3); not bumped"]
 
 
-def test_ack_nothing_pending_says_so(queue, scalar, notices):
+def test_ack_nothing_pending_reported(queue, scalar, notices):
     build_id = queue()
 
     assert scalar("select buildq.ack_build_notification(%s)", (build_id,)) is False
@@ -68,7 +68,7 @@ def test_cancel_builds_limits_notices(conn, queue, scalar, notices):
     assert notices[-1] == "5 more builds are already finished; not cancelled"
 
 
-def test_empty_list_says_nothing_given(conn, notices):
+def test_empty_list_reports_nothing_given(conn, notices):
     assert conn.execute("select * from buildq.restart_builds('{}')").fetchall() == []
     assert notices == ["no build ids given; nothing changed"]
 

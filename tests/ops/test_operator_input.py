@@ -74,7 +74,7 @@ def test_bump_tied_at_max_priority_rejected(conn, scalar):
     assert f"build {build_ids[1]}" in caught.value.diag.message_primary
 
 
-def test_bump_finished_at_max_says_status(conn, queue, scalar, notices):
+def test_bump_finished_at_max_names_status(conn, queue, scalar, notices):
     scalar(
         "select buildq.queue_build('front', 'x86_64-linux', '/nix/store/front.drv',"
         " global_priority => %s)",

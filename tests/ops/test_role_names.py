@@ -19,7 +19,10 @@ ROLES = {purpose: f"{PREFIX}_{purpose}" for purpose in ("runner", "operator", "r
 
 @pytest.fixture
 def custom_dsn(conn: psycopg.Connection, db) -> Iterator[str]:
-    """A migrated database whose roles have custom names; both are dropped afterwards."""
+    """Return the connection string of a new, empty database that sets custom role names.
+
+    The tests migrate it themselves. The database and the three roles are dropped afterwards.
+    """
     dbname = f"{PREFIX}_roles"
     conn.execute(sql.SQL("create database {}").format(sql.Identifier(dbname)))
     params = conninfo_to_dict(db.dsn)

@@ -45,7 +45,7 @@ def write_jobset(directory: Path, jobs: dict[str, dict[str, Any]]) -> Path:
 
 @dataclass
 class Cli:
-    """Runs `python -m buildq` in one directory against the test database."""
+    """Helper that runs `python -m buildq` in one directory against the test database."""
 
     dsn: str
     cwd: Path
@@ -140,7 +140,7 @@ def runner_counters(conn: psycopg.Connection, runner_id: str = RUNNER) -> dict[s
 def wait_for(
     condition: Callable[[], bool], timeout: float = 20.0, description: str = "condition"
 ) -> None:
-    """Poll ``condition`` every 0.1 s until it holds; fail the test after ``timeout`` seconds."""
+    """Poll ``condition`` every 0.1 s until it is true, and fail the test after ``timeout`` s."""
     deadline = time.monotonic() + timeout
     while not condition():
         if time.monotonic() > deadline:

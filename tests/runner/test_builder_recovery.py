@@ -1,5 +1,8 @@
-"""A builder gives back a build it cannot record, skips cached builds, and the monitor
-releases claims that no builder runs. The threads' methods are called directly."""
+"""A builder gives back a build it cannot record and skips cached builds.
+
+The monitor releases claims that no builder runs. The tests call the threads' methods
+directly.
+"""
 
 from __future__ import annotations
 
@@ -21,7 +24,7 @@ from .conftest import RUNNER, write_jobset
 
 
 class FailingClient(BuildqClient):
-    """A client whose finish_build or finish_build_step raises a chosen error."""
+    """Client whose finish_build or finish_build_step raises a chosen error."""
 
     def __init__(self, *, failing: str, error: Exception, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -41,7 +44,7 @@ class FailingClient(BuildqClient):
 
 @pytest.fixture
 def open_client(db: Any) -> Iterator[Any]:
-    """Return a function that opens a client of RUNNER, of ``cls``; all are closed at the end."""
+    """Return a function that opens a ``cls`` client for RUNNER, closing each at teardown."""
     clients: list[BuildqClient] = []
 
     def make(cls: type[BuildqClient] = BuildqClient, **kwargs: Any) -> BuildqClient:
@@ -173,8 +176,11 @@ def make_monitor(client: BuildqClient, system: str) -> QueueMonitor:
 
 
 def claim_in_sql(conn: psycopg.Connection, system: str, drv_path: str) -> int:
-    """Queue a build and claim it for RUNNER in one transaction, as a claim whose result
-    was lost with its connection leaves it."""
+    """Queue a build and claim it for RUNNER in one transaction, and return its id.
+
+    The build ends up claimed by RUNNER with no builder running it, as after a claim
+    whose result was lost with its connection.
+    """
     with conn.transaction():
         conn.execute("select buildq.queue_build('job', %s, %s)", (system, drv_path))
         [[build_id]] = conn.execute("select id from buildq.claim_builds(%s)", (RUNNER,))
@@ -217,7 +223,7 @@ def test_monitor_waits_for_pending_claim(
     client = open_client()
     build_id = claim_in_sql(conn, system, drv_path)
     monitor = make_monitor(client, system)
-    # A builder's claim_builds call has not returned yet; its build may be this one.
+    # A builder's claim_builds call has not returned yet, and its build may be this one.
     monitor.state.begin_claim()
 
     monitor.release_orphaned_claims()

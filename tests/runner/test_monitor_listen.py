@@ -12,7 +12,7 @@ from buildq.runstate import RunState
 
 
 class _ListenFails:
-    """A connection that opens but rejects LISTEN."""
+    """Stand-in for a connection that opens but rejects LISTEN."""
 
     def __init__(self) -> None:
         self.closed = False

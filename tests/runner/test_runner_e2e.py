@@ -177,7 +177,7 @@ def test_removed_recipe_is_aborted(
     doomed = builds()["doomed"]
     assert doomed["build_status"] == 3
     assert doomed["error_msg"] == GARBAGE_COLLECTED_REASON
-    # Attempt 0: the queue monitor aborted it before any builder claimed it.
+    # Attempt 0 shows that the queue monitor aborted it before any builder claimed it.
     assert doomed["attempt"] == 0
     assert builds()["slow"]["build_status"] == 0
 

@@ -1,5 +1,8 @@
-"""End to end: a runner builds a claim whose result was lost, and its heartbeat goes on
-during the grace period of a shutdown."""
+"""End-to-end recovery tests of the runner.
+
+A runner builds a claim whose result was lost, and its heartbeat goes on during the grace
+period of a shutdown.
+"""
 
 from __future__ import annotations
 
@@ -31,8 +34,8 @@ def test_orphaned_claim_is_built(cli: Cli, tmp_path: Path, conn: psycopg.Connect
     try:
         # Builders start after clear_busy, so from now on only the monitor can release.
         wait_for(lambda: log_contains(tmp_path, "builder-1 started"), description="the builders")
-        # As a claim_builds whose result was lost leaves it: claimed by this runner,
-        # run by no builder.
+        # Leave the build claimed by this runner but run by no builder, as a
+        # claim_builds call whose result was lost does.
         with conn.transaction():
             [[build_id]] = conn.execute(
                 "select buildq.queue_build('orphan', %s, %s)", (job.system, drv_path)
@@ -80,8 +83,9 @@ def test_heartbeat_during_grace_period(
     try:
         wait_for(lambda: is_running(conn, "sleeper"), description="the sleeper to start")
         runner.send_signal(signal.SIGTERM)
-        # After this line the main loop has ended; before the fix, the next heartbeat
-        # came only with the stop, after the whole grace period.
+        # Once this line is logged, the main loop has ended. A runner that wrote heartbeats
+        # only in the main loop would write the next one with the stop, after the whole
+        # grace period.
         wait_for(
             lambda: log_contains(tmp_path, "stop requested"), description="the stop to begin"
         )

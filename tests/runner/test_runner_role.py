@@ -17,7 +17,7 @@ from tests.runner.conftest import RUNNER, Cli, write_jobset
 
 @pytest.fixture
 def runner_login(db: Any, conn: psycopg.Connection) -> Iterator[str]:
-    """A login role that is a member of buildq_runner only; returns its connection string."""
+    """Create a login role that is a member of buildq_runner only and return its conninfo."""
     name = f"buildq_test_{os.getpid()}_runner_login"
     role = sql.Identifier(name)
     conn.execute(sql.SQL("drop role if exists {}").format(role))

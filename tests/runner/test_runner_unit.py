@@ -1,5 +1,8 @@
-"""The runner's main thread with a fake client: rate-limited idle-check errors, and the
-heartbeat and deadline of the shutdown."""
+"""The runner's main thread with a fake client.
+
+The tests cover rate-limited idle-check errors, and the heartbeat and deadline of the
+shutdown.
+"""
 
 from __future__ import annotations
 
@@ -19,7 +22,7 @@ from buildq.runner import Runner, RunnerConfig
 
 
 class FakeClient:
-    """Stands in for BuildqClient: count_queued fails, the other calls are recorded."""
+    """Stand-in for BuildqClient whose count_queued fails and whose other calls are recorded."""
 
     def __init__(self) -> None:
         self.heartbeats: list[bool] = []
@@ -90,7 +93,7 @@ def test_idle_check_error_logged_once(runner: Runner, caplog: pytest.LogCaptureF
     runner.state.first_scan_done.set()
     caplog.set_level(logging.ERROR, logger="buildq.runner")
 
-    # The main thread checks every 0.2 s; 50 checks take far less than the 30 s interval.
+    # The main thread checks every 0.2 s, so 50 checks take far less than the 30 s interval.
     results = [runner._is_idle() for _ in range(50)]
 
     errors = [record for record in caplog.records if record.levelno == logging.ERROR]
@@ -120,7 +123,7 @@ def test_shutdown_joins_share_deadline(
 
     runner._shutdown()
 
-    # One shared deadline takes about 1 s; one timeout per builder would take 6 s.
+    # One shared deadline takes about 1 s, but one timeout per builder would take 6 s.
     assert time.monotonic() - started < 4.0
     assert all(thread.is_alive() for thread in stuck_builders)
 

@@ -234,8 +234,8 @@ def test_finish_step_repeated_returns_false(scalar, busy_step, step_row):
 
 
 # Each case: name, query, expected SQLSTATE, text the message must contain.
-# The queries get the key of a busy step as %(id)s and %(nr)s, started at
-# START; the expected text may name them as {id} and {nr}.
+# The queries get the key of a busy step, started at START, as %(id)s and
+# %(nr)s. The expected text may name them as {id} and {nr}.
 BAD_STEP_FINISHES = [
     (
         "unknown step",

@@ -24,7 +24,7 @@ ERRCODE = re.compile(r"errcode = '(?P<errcode>[^']+)'")
 
 @pytest.fixture
 def server_conn(postgresql_server) -> Iterator[psycopg.Connection]:
-    """An autocommit connection to the server's maintenance database; raising errors needs no schema."""
+    """Autocommit connection to the server's maintenance database, since raising needs no schema."""
     with psycopg.connect(
         host=postgresql_server.host,
         port=postgresql_server.port,

@@ -275,7 +275,7 @@ def test_release_races_clear_busy(db, conn):
 def test_release_races_finish(db, conn):
     """Threads 0-3 release and threads 4-7 finish the same claimed build, once per round.
 
-    A release that commits first leaves attempt 1 in place, so a finish still lands; a
+    A release that commits first leaves attempt 1 in place, so a finish still lands. A
     finish that commits first makes every release return false. Either way exactly one
     finish wins and the build ends finished.
     """

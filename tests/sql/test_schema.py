@@ -1,7 +1,7 @@
 """Tables of schema buildq: status codes and the check constraints that keep rows consistent.
 
 These tests write rows directly, bypassing the functions, to show that the
-tables themselves reject an inconsistent row, also one written by hand in psql.
+tables themselves reject an inconsistent row, including one written by hand in psql.
 """
 
 from __future__ import annotations
