@@ -192,6 +192,9 @@ class BuildqClient:
             "autocommit": True,
             "application_name": application_name,
             "connect_timeout": max(1, round(connect_timeout)),
+            # A database created with encoding SQL_ASCII (initdb under the POSIX
+            # locale) would otherwise return text columns as bytes.
+            "client_encoding": "UTF8",
         }
 
         self._pool = ConnectionPool(
